@@ -36,7 +36,7 @@ def stored_value(table: sa.Table, field_id: str, sql_type: str | None, dialect: 
     """
     column = table.c.folded if folded else table.c.data
     if dialect == "postgresql":
-        expr = column.op("->>")(sa.literal_column(f"'{field_id}'"))
+        expr = column.op("->>", return_type=sa.Text())(sa.literal_column(f"'{field_id}'"))
         cast = _PG_CASTS.get(sql_type or "")
         if cast is not None:
             return sa.cast(expr, cast)

@@ -61,3 +61,52 @@ def redis_url():
     except Exception as exc:  # pragma: no cover - environment problem
         pytest.fail(f"Redis is required for the tests and is not reachable at {REDIS_URL}: {exc}")
     return REDIS_URL
+
+
+# -- formflow instances --------------------------------------------------------
+
+REPAIR_APP = {
+    "key": "repair", "label": {"zh-CN": "设备报修", "en": "Equipment repair"},
+    "forms": [
+        {"key": "ticket", "label": {"zh-CN": "报修单", "en": "Ticket"}, "fields": [
+            {"key": "title", "type": "text", "label": {"zh-CN": "标题", "en": "Title"}, "required": True},
+            {"key": "qty", "type": "number", "label": {"en": "Quantity"}, "min": 0, "indexed": True},
+            {"key": "status", "type": "select", "label": {"en": "Status"}, "options": ["open", "closed"]},
+            {"key": "parts", "type": "subform", "label": {"en": "Parts"}, "fields": [
+                {"key": "part", "type": "text", "label": {"en": "Part"}},
+                {"key": "price", "type": "decimal", "label": {"en": "Price"}}]},
+            {"key": "total", "type": "formula", "label": {"en": "Total"}, "formula": "SUM(parts.price) * qty"},
+            {"key": "machine", "type": "link", "label": {"en": "Machine"}, "target": "machine"}]},
+        {"key": "machine", "label": {"en": "Machine"}, "fields": [
+            {"key": "name", "type": "text", "label": {"en": "Name"}, "unique": True}]}]}
+
+
+@pytest.fixture
+def make_ff(tmp_path):
+    """Factory of Formflow instances on a database URL (closed after the test)."""
+    from engine.config import Config
+    from engine.formflow import Formflow
+    made = []
+
+    def make(url):
+        inst = Formflow(Config(data_dir=tmp_path / "data", env="test"), database_url=url)
+        inst.init_db()
+        made.append(inst)
+        return inst
+    yield make
+    for inst in made:
+        inst.close()
+
+
+@pytest.fixture
+def ff(make_ff, db_url):
+    """A Formflow instance with the engine tables, on SQLite and on PostgreSQL."""
+    return make_ff(db_url)
+
+
+@pytest.fixture
+def repair(ff):
+    """The issue's repair app installed; returns the instance."""
+    import copy
+    ff.apps.install(copy.deepcopy(REPAIR_APP))
+    return ff

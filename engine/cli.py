@@ -1,0 +1,269 @@
+"""The `formflow` command line (click). User errors print one line and exit non-zero."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import defaults
+from .errors import FormflowError
+
+
+def _fail(message: str, code: int = 1):
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly(fn):
+    """Turn engine errors into one clear line (per located problem) and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FormflowError as err:
+            lines = err.lines()
+            if len(lines) == 1:
+                _fail(lines[0])
+            click.echo(f"Error: {err.message}", err=True)
+            for line in lines:
+                click.echo(f"  {line}", err=True)
+            sys.exit(1)
+        except OSError as err:
+            _fail(f"{err.strerror or err}: {getattr(err, 'filename', '') or ''}".rstrip(": "))
+    return wrapper
+
+
+def _instance():
+    from .formflow import Formflow
+    ff = Formflow()
+    ff.init_db()
+    return ff
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    p = Path(path)
+    if not p.exists():
+        raise FormflowError(f"{path}: no such file")
+    if p.stat().st_size > defaults.MAX_DEFINITION_BYTES:
+        raise FormflowError(f"{path}: larger than {defaults.MAX_DEFINITION_BYTES} bytes")
+    return p.read_text(encoding="utf-8")
+
+
+@click.group()
+@click.version_option(package_name="formflow")
+def main():
+    """formflow: low-code forms and workflows (configured by FORMFLOW_* variables)."""
+
+
+@main.command()
+@friendly
+def init():
+    """Create the data folder and the database, and an admin account if there is none."""
+    ff = _instance()
+    created = _ensure_admin(ff)
+    click.echo(f"Database ready: {ff.db.url}")
+    if created:
+        click.echo(f"Admin account: {created[0]} / {created[1]}")
+
+
+@main.command()
+@click.option("--host", default=defaults.HOST, show_default=True)
+@click.option("--port", default=defaults.PORT, show_default=True, type=int)
+@click.option("--workers", type=int, default=None, help="Serve with gunicorn and N worker processes.")
+@friendly
+def serve(host, port, workers):
+    """Start the web server (and the in-process job runner on the embedded default)."""
+    ff = _instance()
+    created = _ensure_admin(ff)
+    url = f"http://{host}:{port}/"
+    click.echo(f"formflow is running at {url}")
+    if created:
+        click.echo(f"Sign in as {created[0]} with password {created[1]}")
+        click.echo(f"(also saved in {ff.config.data_dir / 'initial-admin.txt'}; change it after signing in)")
+    else:
+        click.echo("Sign in with your account (the first admin's password is in the data folder's "
+                   "initial-admin.txt, if it was generated here)")
+    sys.stdout.flush()
+    if workers:
+        _gunicorn(host, port, workers)
+    else:
+        from .web import create_app
+        app = create_app(ff)
+        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+def _gunicorn(host, port, workers):
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
+                               "--workers", str(workers), "--access-logfile", "-",
+                               "engine.web:create_app()"])
+
+
+def _ensure_admin(ff):
+    """Create `admin` with a random password when no user exists; returns (name, password) or None."""
+    from . import tables, users
+    import sqlalchemy as sa
+    with ff.db.read() as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(tables.users)).scalar():
+            return None
+    password = users.generate_password()
+    users.add_user(ff, "admin", password, admin=True, display_name="Administrator")
+    note = ff.config.data_dir / "initial-admin.txt"
+    try:
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(f"admin\n{password}\n", encoding="utf-8")
+        note.chmod(0o600)
+    except OSError:
+        pass
+    return "admin", password
+
+
+@main.group()
+def app():
+    """Validate, install, export and compare app definitions."""
+
+
+@app.command("validate")
+@click.argument("path")
+@friendly
+def app_validate(path):
+    """Check an app definition file and report every problem."""
+    from .definition import load_definition
+    defn = load_definition(_read(path))
+    forms = defn.get("forms", [])
+    click.echo(f"{path}: valid app {defn['key']!r} with {len(forms)} form(s) and "
+               f"{sum(len(f.get('fields', [])) for f in forms)} field(s)")
+
+
+@app.command("install")
+@click.argument("path")
+@click.option("--dry-run", is_flag=True, help="Print the migration plan without applying it.")
+@friendly
+def app_install(path, dry_run):
+    """Install an app definition, or apply it as a new version of an installed app."""
+    ff = _instance()
+    result = ff.apps.install(_read(path), dry_run=dry_run)
+    _print_plan(result)
+    if not dry_run:
+        click.echo(f"Installed {result['app']!r} version {result['version']}")
+
+
+@app.command("diff")
+@click.argument("path")
+@friendly
+def app_diff(path):
+    """Print what installing PATH would change (same as install --dry-run)."""
+    ff = _instance()
+    _print_plan(ff.apps.install(_read(path), dry_run=True))
+
+
+@app.command("export")
+@click.argument("key")
+@friendly
+def app_export(key):
+    """Print the installed definition of app KEY (canonical JSON)."""
+    ff = _instance()
+    click.echo(ff.apps.export(key), nl=False)
+
+
+@app.command("list")
+@friendly
+def app_list():
+    """List installed apps."""
+    ff = _instance()
+    for key, application in sorted(ff.installed().items()):
+        click.echo(f"{key}\tversion {application.version}\t{len(application.forms)} form(s)")
+
+
+@app.command("restore-field")
+@click.argument("key")
+@click.argument("field_id")
+@friendly
+def app_restore_field(key, field_id):
+    """Bring a deleted field (and its data) back into app KEY."""
+    ff = _instance()
+    result = ff.apps.restore_field(key, field_id)
+    click.echo(f"Restored field {field_id} as {result['field']!r}; app {key!r} is at version {result['version']}")
+
+
+@app.command("purge-field")
+@click.argument("key")
+@click.argument("field_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@friendly
+def app_purge_field(key, field_id, yes):
+    """Erase a deleted field's data for good."""
+    if not yes:
+        click.confirm(f"Erase every value of deleted field {field_id} in app {key!r}?", abort=True)
+    ff = _instance()
+    n = ff.apps.purge_field(key, field_id)
+    click.echo(f"Erased field {field_id} from {n} record(s)")
+
+
+def _print_plan(result):
+    plan = result.get("plan", [])
+    if not plan:
+        click.echo("No changes.")
+        return
+    click.echo(f"Plan for {result['app']!r} (version {result.get('from_version') or 0} -> {result['version']}):")
+    for step in plan:
+        click.echo(f"  - {step['summary']}")
+        report = step.get("report")
+        if report:
+            click.echo(f"      {report['converted']} value(s) convert, {report['failed']} do not "
+                       f"(kept in _legacy)")
+            for sample in report.get("samples", []):
+                click.echo(f"      e.g. record {sample['record']}: {json.dumps(sample['value'], ensure_ascii=False)}"
+                           f" -> {sample['error']}")
+
+
+@main.group()
+def user():
+    """Manage user accounts."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--display-name", default=None)
+@click.option("--email", default=None)
+@friendly
+def user_add(name, admin, password_stdin, display_name, email):
+    """Create a user; without --password-stdin a random password is generated and printed."""
+    from . import users
+    ff = _instance()
+    generated = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = generated = users.generate_password()
+    created = users.add_user(ff, name, password, admin=admin, display_name=display_name, email=email)
+    click.echo(f"Created user {created['username']!r}" + (" (admin)" if admin else ""))
+    if generated:
+        click.echo(f"Password: {generated}")
+
+
+@main.group()
+def db():
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@friendly
+def db_upgrade():
+    """Create or upgrade the engine's own tables to the newest revision."""
+    from .formflow import Formflow
+    from .migrations_db import current
+    ff = Formflow()
+    ff.init_db()
+    click.echo(f"Database {ff.db.url} is at revision {current(ff.db.engine)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

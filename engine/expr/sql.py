@@ -1,0 +1,359 @@
+"""SQL backend: translate the filterable subset of an expression into a SQLAlchemy condition.
+
+    to_sql(source, schema, resolve, dialect, now=None) -> ColumnElement[bool]
+
+`resolve(key, folded)` gives the stored scalar of a top-level field (see
+engine.columns.stored_value). The translated condition selects exactly the records for
+which the Python evaluation is TRUE (rule L), with the same blank, casefold and Decimal
+rules. Every user value is a bound parameter. Anything outside the subset raises
+`NotInSQL(reason)`:
+
+* conditions: comparisons of two terms of the same type, AND / OR / NOT, ISEMPTY(field),
+  CONTAINS(text_field, text), CONTAINS([literals], field), boolean fields, TRUE/FALSE,
+  numbers (non-zero is TRUE);
+* terms: fields of type number/text/boolean/date/datetime, literals, `+ - *`, unary minus,
+  `%`, YEAR/MONTH/DAY of date fields, and any constant sub-expression (DATE(...), TODAY(),
+  arithmetic on literals), folded in Python at translation time.
+
+Numbers: PostgreSQL numeric is exact. On SQLite stored numbers (<= 15 significant digits)
+compare natively; arithmetic runs in Python Decimal through functions installed by
+`register_sqlite_functions` (ff_add, ff_sub, ff_mul, ff_cmp), so it is exact too.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Callable, Mapping
+
+import sqlalchemy as sa
+
+from . import compile_expression
+from .analysis import FieldSig, lookup_function
+from .compiler import compile_node
+from .errors import ErrorValue
+from .parser import Node, parse
+from .values import CTX, equal, is_blank_equal
+
+SQL_TYPES = ("number", "text", "boolean", "date", "datetime")
+
+
+class NotInSQL(Exception):
+    """The expression (or part of it) has no exact SQL translation; `.reason` says which."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ------------------------------------------------------------ SQLite helpers --
+def _dec(v) -> Decimal:
+    if v is None:
+        return Decimal(0)
+    if isinstance(v, float):
+        return Decimal(repr(v))
+    return Decimal(v)
+
+
+def _ff(op):
+    def fn(a, b):
+        try:
+            return str(op(_dec(a), _dec(b)))
+        except (InvalidOperation, ArithmeticError, ValueError):
+            return None
+    return fn
+
+
+def _ff_cmp(a, b):
+    try:
+        x, y = _dec(a), _dec(b)
+    except (InvalidOperation, ValueError):
+        return None
+    return (x > y) - (x < y)
+
+
+def register_sqlite_functions(dbapi_connection) -> None:
+    """Install the exact-decimal helpers the SQLite translation uses."""
+    kw = {"deterministic": True}
+    dbapi_connection.create_function("ff_add", 2, _ff(CTX.add), **kw)
+    dbapi_connection.create_function("ff_sub", 2, _ff(CTX.subtract), **kw)
+    dbapi_connection.create_function("ff_mul", 2, _ff(CTX.multiply), **kw)
+    dbapi_connection.create_function("ff_cmp", 2, _ff_cmp, **kw)
+
+
+# ----------------------------------------------------------------- terms -----
+class Lit:
+    """A constant (folded in Python)."""
+
+    def __init__(self, value):
+        self.value = value
+        cls = value.__class__
+        self.type = {Decimal: "number", str: "text", bool: "boolean", date: "date",
+                     datetime: "datetime"}.get(cls)
+
+
+class Col:
+    """A field of the current record."""
+
+    def __init__(self, key, type_):
+        self.key, self.type = key, type_
+
+
+class Expr:
+    """A computed number: SQL expression; `dec` = SQLite decimal text from ff_* functions."""
+
+    type = "number"
+
+    def __init__(self, sql, dec=False):
+        self.sql, self.dec = sql, dec
+
+
+class Translator:
+    def __init__(self, schema, resolve, dialect, now):
+        if dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported dialect {dialect!r}")
+        self.schema = schema
+        self.resolve = resolve
+        self.pg = dialect == "postgresql"
+        self.context = {"now": now} if now is not None else {}
+
+    # -- helpers ---------------------------------------------------------------
+    def _constant(self, node: Node):
+        if _has_refs(node):
+            return None
+        v = compile_node(node)({}, self.context)
+        if v.__class__ is ErrorValue:
+            raise NotInSQL(f"{_describe(node)} is the error {v.code}")
+        return Lit(v)
+
+    def _bind(self, v, type_):
+        if type_ == "number":
+            if len(v.normalize().as_tuple().digits) > 15:
+                raise NotInSQL(f"the number {v} has more than 15 significant digits")
+            if self.pg:
+                return sa.literal(v, sa.Numeric())
+            return sa.literal(int(v), sa.Integer()) if v == v.to_integral_value() and \
+                abs(v) < 2 ** 53 else sa.literal(float(v), sa.Float())
+        if type_ == "text":
+            lit = sa.literal(v.casefold(), sa.String())
+            return lit.collate("C") if self.pg else lit
+        if type_ == "boolean":
+            return sa.literal(bool(v), sa.Boolean())
+        if type_ == "date":
+            return self._c(sa.literal(v.isoformat(), sa.String()))
+        if type_ == "datetime":
+            if v.microsecond:
+                raise NotInSQL("datetimes with fractions of a second are not in SQL")
+            return self._c(sa.literal(v.isoformat(timespec="seconds"), sa.String()))
+        raise NotInSQL(f"a {type_} value is not in SQL")  # pragma: no cover
+
+    def _c(self, expr):
+        return expr.collate("C") if self.pg else expr
+
+    def _blank(self, type_):
+        return {"number": sa.literal(0, sa.Integer()), "text": sa.literal("", sa.String()),
+                "boolean": sa.false(), "date": sa.literal("", sa.String()),
+                "datetime": sa.literal("", sa.String())}[type_]
+
+    def _value(self, t):
+        """SQL of a term with blanks replaced by the type's neutral value (0, '', FALSE)."""
+        if isinstance(t, Lit):
+            return self._bind(t.value, t.type)
+        if isinstance(t, Expr):
+            return t.sql
+        col = self.resolve(t.key, t.type == "text")
+        if t.type in ("text", "date", "datetime"):
+            col = sa.type_coerce(col, sa.String())
+        out = sa.func.coalesce(col, self._blank(t.type))
+        return self._c(out) if self.pg and t.type in ("text", "date", "datetime") else out
+
+    def _is_null(self, t):
+        return self.resolve(t.key, False).is_(None)
+
+    # -- terms -----------------------------------------------------------------
+    def term(self, node: Node):
+        const = self._constant(node)
+        if const is not None:
+            if const.type is None:
+                raise NotInSQL(f"{_describe(node)} is not a single value")
+            return const
+        k = node.kind
+        if k == "field":
+            if len(node.value) > 1:
+                raise NotInSQL(f"the path {'.'.join(node.value)} cannot run in SQL")
+            key = node.value[0]
+            sig = self.schema.get(key)
+            if sig is None or sig.type not in SQL_TYPES:
+                raise NotInSQL(f"field {key!r} ({sig.type if sig else 'unknown'}) is not in SQL")
+            return Col(key, sig.type)
+        if k == "arith":
+            if "/" in node.value:
+                raise NotInSQL("division can be #DIV/0! and is not in SQL")
+            terms = [self._number(x) for x in node.args]
+            acc = terms[0]
+            for op, t in zip(node.value, terms[1:]):
+                acc = self._arith(op, acc, t)
+            return acc
+        if k == "sign":
+            t = self._number(node.args[0])
+            return self._arith("-", Lit(Decimal(0)), t) if node.value else t
+        if k == "percent":
+            t = self._number(node.args[0])
+            return self._arith("*", t, Lit(Decimal(1).scaleb(-2 * node.value)))
+        if k == "call":
+            fdef = lookup_function(node.value)
+            if fdef is not None and fdef.name in ("YEAR", "MONTH", "DAY"):
+                t = self.term(node.args[0])
+                if not isinstance(t, Col) or t.type not in ("date", "datetime"):
+                    raise NotInSQL(f"{fdef.name} needs a date field in SQL")
+                start, length = {"YEAR": (1, 4), "MONTH": (6, 2), "DAY": (9, 2)}[fdef.name]
+                col = self.resolve(t.key, False)
+                return Expr(sa.cast(sa.func.substr(col, start, length), sa.Integer()))
+        raise NotInSQL(f"{_describe(node)} cannot run in SQL")
+
+    def _number(self, node):
+        t = self.term(node)
+        if t.type != "number":
+            raise NotInSQL(f"{_describe(node)} is not a number in SQL")
+        return t
+
+    def _num_sql(self, t):
+        """(sql, dec) of a number term, blanks as 0."""
+        if isinstance(t, Expr):
+            return (t.sql if t.dec else sa.func.coalesce(t.sql, 0)), t.dec
+        if isinstance(t, Lit) and not self.pg:
+            self._bind(t.value, "number")  # digit check
+            return sa.literal(str(t.value), sa.String()), True
+        return self._value(t), False
+
+    def _num_native(self, t):
+        if isinstance(t, Expr):
+            return sa.func.coalesce(t.sql, 0)
+        return self._value(t)
+
+    def _arith(self, op, a, b):
+        if isinstance(a, Lit) and isinstance(b, Lit):
+            v = {"+": CTX.add, "-": CTX.subtract, "*": CTX.multiply}[op](a.value, b.value)
+            return Lit(v)
+        (x, _), (y, _) = self._num_sql(a), self._num_sql(b)
+        if self.pg:
+            return Expr({"+": x + y, "-": x - y, "*": x * y}[op])
+        fn = {"+": sa.func.ff_add, "-": sa.func.ff_sub, "*": sa.func.ff_mul}[op]
+        return Expr(fn(x, y, type_=sa.String()), dec=True)
+
+    # -- conditions --------------------------------------------------------------
+    def condition(self, node: Node):
+        const = self._constant(node)
+        if const is not None:
+            b = _truthy(const.value)
+            return sa.true() if b else sa.false()
+        k = node.kind
+        if k == "compare":
+            if len(node.value) > 1:
+                raise NotInSQL("chained comparisons are not in SQL")
+            return self.compare(node.value[0], self.term(node.args[0]), self.term(node.args[1]))
+        if k == "call":
+            fdef = lookup_function(node.value)
+            name = fdef.name if fdef else node.value
+            if name in ("AND", "OR"):
+                parts = [self.condition(x) for x in node.args]
+                return sa.and_(*parts) if name == "AND" else sa.or_(*parts)
+            if name == "NOT":
+                return sa.not_(self.condition(node.args[0]))
+            if name == "ISEMPTY":
+                t = self.term(node.args[0])
+                if not isinstance(t, Col):
+                    raise NotInSQL("ISEMPTY needs a field in SQL")
+                if t.type == "text":
+                    return sa.func.coalesce(self.resolve(t.key, True), "") == ""
+                return self._is_null(t)
+            if name == "CONTAINS":
+                return self.contains(node)
+        t = self.term(node)
+        if t.type == "boolean":
+            return self._value(t) == sa.true()
+        if t.type == "number":
+            return self.compare("<>", t, Lit(Decimal(0)))
+        raise NotInSQL(f"{_describe(node)} is not a condition SQL can evaluate")
+
+    def contains(self, node):
+        hay, needle = node.args
+        if hay.kind == "list":
+            items = [self._constant(x) for x in hay.args]
+            if any(i is None for i in items):
+                raise NotInSQL("CONTAINS needs a list of constants in SQL")
+            t = self.term(needle)
+            if not items:
+                return sa.false()
+            return sa.or_(*[self.compare("=", t, i) for i in items])
+        h, n = self.term(hay), self.term(needle)
+        if not (isinstance(h, Col) and h.type == "text" and isinstance(n, Lit)
+                and n.type == "text"):
+            raise NotInSQL("CONTAINS in SQL needs a text field and a text")
+        hay_sql = sa.func.coalesce(self.resolve(h.key, True), "")
+        lit = sa.literal(n.value.casefold(), sa.String())
+        fn = sa.func.strpos if self.pg else sa.func.instr
+        return fn(hay_sql, lit) > 0
+
+    def compare(self, op, a, b):
+        if isinstance(a, Lit) and isinstance(b, Lit):
+            v = compile_node(parse(f"x {op} y"))({"x": a.value, "y": b.value}, {})
+            if v.__class__ is ErrorValue:
+                raise NotInSQL(f"the comparison is the error {v.code}")
+            return sa.true() if v else sa.false()
+        if a.type != b.type:
+            if op not in ("=", "<>"):
+                raise NotInSQL(f"'{op}' between a {a.type} and a {b.type} is #VALUE!")
+            if {a.type, b.type} == {"date", "datetime"}:
+                raise NotInSQL("comparing dates with datetimes is not in SQL")
+            if isinstance(a, Lit):
+                a, b = b, a
+            if isinstance(a, Col) and isinstance(b, Lit):
+                cond = self._is_null(a) if is_blank_equal(b.value) else sa.false()
+                return cond if op == "=" else sa.not_(cond)
+            raise NotInSQL(f"comparing a {a.type} with a {b.type} is not in SQL")
+        if a.type == "number":
+            if not self.pg and any(isinstance(t, Expr) and t.dec for t in (a, b)):
+                (x, _), (y, _) = self._num_sql(a), self._num_sql(b)
+                return _op(op, sa.func.ff_cmp(x, y), sa.literal(0, sa.Integer()))
+            return _op(op, self._num_native(a), self._num_native(b))
+        return _op(op, self._value(a), self._value(b))
+
+
+def _op(op, x, y):
+    return {"=": x == y, "<>": x != y, "<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+
+
+def _truthy(v) -> bool:
+    from .values import to_bool
+    b = to_bool(v)
+    return b is True
+
+
+def _has_refs(node: Node) -> bool:
+    if node.kind in ("field", "builtin"):
+        return True
+    return any(_has_refs(x) for x in node.args)
+
+
+def _describe(node: Node) -> str:
+    if node.kind == "call":
+        return f"{node.value.upper()}(…) at column {node.column}"
+    if node.kind == "field":
+        return f"field {'.'.join(node.value)}"
+    return f"the {node.kind} at column {node.column}"
+
+
+def to_sql(source: str, schema: Mapping[str, FieldSig], resolve: Callable, dialect: str,
+           now: datetime | None = None):
+    """The SQL condition selecting exactly the records for which `source` is TRUE.
+
+    Raises the static ExprError subclasses for invalid sources and NotInSQL when part of
+    the expression has no exact SQL form. `now` fixes TODAY()/NOW() (default: the clock).
+    """
+    compile_expression(source, schema)          # static checks first
+    if now is None:
+        now = datetime.now().replace(microsecond=0)
+    return Translator(dict(schema), resolve, dialect, now).condition(parse(source))
+
+
+_ = (equal,)

@@ -1,0 +1,30 @@
+"""Alembic migrations of the engine's own tables (`formflow db upgrade`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+
+SCRIPT_LOCATION = Path(__file__).parent / "alembic"
+
+
+def alembic_config(engine: sa.Engine) -> AlembicConfig:
+    """An Alembic config that runs on `engine` (no alembic.ini needed)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the engine's tables to `revision` (idempotent)."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current(engine: sa.Engine) -> str | None:
+    """The applied revision, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -1,0 +1,192 @@
+"""Record queries: filter (expression language → SQL), sort, and keyset cursors.
+
+Pages are fetched by keyset ("seek") pagination: the cursor holds the sort values
+and id of the last record returned, so page N costs the same as page 1 and stays
+stable when records are inserted meanwhile (an OFFSET would skip or repeat rows).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from decimal import Decimal
+
+import orjson
+import sqlalchemy as sa
+
+from . import defaults, storage
+from .errors import FormflowError
+
+SORTABLE_SYSTEM = {"_id": "id", "_created_at": "created_at", "_updated_at": "updated_at",
+                   "_version": "version", "_owner": "owner", "_deleted_at": "deleted_at"}
+
+
+class QueryError(FormflowError):
+    """A filter, sort or cursor cannot be used (the message says why and what to do)."""
+
+
+@dataclass
+class Page:
+    """One page of records and the cursor of the next page (None at the end)."""
+
+    records: list[dict]
+    next_cursor: str | None
+
+
+@dataclass
+class SortKey:
+    expr: sa.ColumnElement
+    desc: bool
+    key: str
+    sql_type: str | None
+
+
+def parse_sort(form, ft, sort: str | list | None) -> list[SortKey]:
+    """`-_created_at,title` → sort keys; unknown or unsortable fields are a QueryError."""
+    if not sort:
+        return []
+    parts = sort.split(",") if isinstance(sort, str) else list(sort)
+    keys = []
+    for part in parts:
+        part = part.strip()
+        desc = part.startswith("-")
+        name = part.lstrip("+-").strip()
+        if not name:
+            raise QueryError(f"sort: empty sort key in {sort!r}")
+        if name in SORTABLE_SYSTEM:
+            col = ft.c[SORTABLE_SYSTEM[name]]
+            keys.append(SortKey(col, desc, name, "number" if name == "_version" else "text"))
+            continue
+        field = form.fields_by_key.get(name)
+        if field is None:
+            hint = form.suggest_field(name)
+            raise QueryError(f"sort: unknown field {name!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+        sql_type = field.type.sql_type
+        if sql_type is None:
+            raise QueryError(f"sort: {name} is a {field.type_name} field, which cannot be sorted")
+        keys.append(SortKey(ft.value(field.id, sql_type, folded=sql_type == "text"), desc, name, sql_type))
+    return keys
+
+
+def filter_clause(form, ft, source: str | None, dialect: str):
+    """The SQL WHERE of a filter expression, or None; QueryError when it cannot run in SQL."""
+    if source is None or not str(source).strip():
+        return None
+    from . import expr
+    from .expr import sql as expr_sql
+
+    def resolve(key: str, folded: bool):
+        field = form.fields_by_key[key]
+        return ft.value(field.id, field.type.sql_type, folded)
+
+    try:
+        return expr_sql.to_sql(source, form.expr_schema(), resolve, dialect)
+    except expr.NotInSQL as err:
+        raise QueryError(f"filter: {err.reason}; use only comparisons, AND/OR/NOT, CONTAINS, ISEMPTY, "
+                         "text prefixes, date functions and arithmetic on fields that can be filtered",
+                         [{"location": "filter", "message": err.reason, "code": "not_in_sql"}]) from None
+    except expr.ExprError as err:
+        diags = getattr(err, "diagnostics", None) or []
+        errors = [{"location": "filter", "message": f"{d.line}:{d.column}: {d.message}", "code": d.code}
+                  for d in diags] or [{"location": "filter", "message": str(err), "code": err.code}]
+        raise QueryError(f"filter: {errors[0]['message']}", errors) from None
+
+
+def encode_cursor(values: list) -> str:
+    """An opaque cursor from the last row's sort values and id."""
+    raw = orjson.dumps(values, default=_cursor_default)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, n: int) -> list:
+    """The values inside a cursor; QueryError if it was not made by this query."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise QueryError("cursor: not a cursor returned by this endpoint; start again without it") from None
+    if not isinstance(values, list) or len(values) != n + 1 or not isinstance(values[-1], str):
+        raise QueryError("cursor: it belongs to another sort order; start again without it")
+    return values
+
+
+def _cursor_default(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def _after(keys: list[SortKey], id_col, values: list, dialect: str):
+    """WHERE clause selecting rows strictly after `values` in the sort order (nulls first ascending)."""
+    last_id = values[-1]
+    clauses = []
+    equal_prefix = []
+    for key, value in zip(keys, values):
+        if value is None:
+            after = key.expr.is_not(None) if not key.desc else sa.false()
+            same = key.expr.is_(None)
+        else:
+            bound = sa.literal(value) if key.sql_type != "number" else sa.literal(value, sa.Numeric())
+            after = key.expr > bound if not key.desc else sa.or_(key.expr < bound, key.expr.is_(None))
+            same = key.expr == bound
+        clauses.append(sa.and_(*equal_prefix, after))
+        equal_prefix.append(same)
+    desc = keys[-1].desc if keys else False
+    clauses.append(sa.and_(*equal_prefix, id_col < last_id if desc else id_col > last_id))
+    return sa.or_(*clauses)
+
+
+def list_records(conn, ff, form, *, filter: str | None = None, sort=None, limit: int | None = None,
+                 cursor: str | None = None, trash: bool = False, extra_where=None) -> Page:
+    """A page of records of `form` (live ones, or the trash)."""
+    from .records import to_record
+    limit = defaults.PAGE_SIZE if limit is None else limit
+    if not isinstance(limit, int) or limit < 1 or limit > defaults.MAX_PAGE_SIZE:
+        raise QueryError(f"limit: must be between 1 and {defaults.MAX_PAGE_SIZE}")
+    ft = ff.form_table(form)
+    keys = parse_sort(form, ft, sort)
+    where = [ft.c.deleted_at.is_not(None) if trash else ft.c.deleted_at.is_(None)]
+    clause = filter_clause(form, ft, filter, ff.db.dialect)
+    if clause is not None:
+        where.append(clause)
+    if extra_where is not None:
+        where.append(extra_where)
+    if cursor:
+        values = decode_cursor(cursor, len(keys))
+        where.append(_after(keys, ft.c.id, values, ff.db.dialect))
+    order = []
+    for key in keys:
+        order.append(key.expr.desc().nulls_last() if key.desc else key.expr.asc().nulls_first())
+    last_desc = keys[-1].desc if keys else False
+    order.append(ft.c.id.desc() if last_desc else ft.c.id.asc())
+    # the sort values ride along in the page query, so the next cursor costs nothing extra
+    sort_cols = [k.expr.label(f"_sort{i}") for i, k in enumerate(keys)]
+    query = sa.select(ft.table, *sort_cols).where(*where).order_by(*order).limit(limit + 1)
+    rows = conn.execute(query).mappings().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    records = [to_record(form, r) for r in rows]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        sort_values = [last[f"_sort{i}"] for i in range(len(keys))]
+        next_cursor = encode_cursor([*(_plain(v) for v in sort_values), last["id"]])
+    return Page(records, next_cursor)
+
+
+def count_records(conn, ff, form, *, filter: str | None = None, trash: bool = False, extra_where=None) -> int:
+    """How many records match a filter."""
+    ft = ff.form_table(form)
+    where = [ft.c.deleted_at.is_not(None) if trash else ft.c.deleted_at.is_(None)]
+    clause = filter_clause(form, ft, filter, ff.db.dialect)
+    if clause is not None:
+        where.append(clause)
+    if extra_where is not None:
+        where.append(extra_where)
+    return conn.execute(sa.select(sa.func.count()).select_from(ft.table).where(*where)).scalar()
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    return value

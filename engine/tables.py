@@ -1,0 +1,118 @@
+"""The engine's own tables (apps, versions, revisions, users, ...), managed by Alembic.
+
+Record tables are not here: there is one per form, created by storage.py from the
+app definition (their shape is fixed, so a field change never alters them).
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+# Timestamps are ISO 8601 UTC text with microseconds: identical on both databases,
+# sortable, and exactly what the API returns.
+Timestamp = sa.String(32)
+
+apps = sa.Table(
+    "ff_apps", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("definition", sa.Text, nullable=False),
+    # fields deleted from the definition, kept (with their data) until purged
+    sa.Column("removed", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+app_versions = sa.Table(
+    "ff_app_versions", metadata,
+    sa.Column("app_id", sa.String(40), sa.ForeignKey("ff_apps.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("plan", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("created_by", sa.String(40)),
+)
+
+forms = sa.Table(
+    "ff_forms", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("app_id", sa.String(40), sa.ForeignKey("ff_apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("table_name", sa.String(64), nullable=False, unique=True),
+    # the set of expression indexes that exist, as JSON {index_name: field_id}
+    sa.Column("indexes", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("removed_at", Timestamp),
+)
+
+revisions = sa.Table(
+    "ff_revisions", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("form_id", sa.String(40), nullable=False),
+    sa.Column("record_id", sa.String(40), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(40)),
+    sa.Column("at", Timestamp, nullable=False),
+    # {field_id: [old, new]} in storage form
+    sa.Column("changes", sa.Text, nullable=False),
+    # the whole stored document after the change, so any version can be restored
+    sa.Column("snapshot", sa.Text, nullable=False),
+    sa.Index("ix_ff_revisions_record", "form_id", "record_id", "version"),
+)
+
+links = sa.Table(
+    # Which record links to which: lets a change to a linked record find the
+    # records whose lookups and rollups read it, on both databases, by index.
+    "ff_links", metadata,
+    sa.Column("form_id", sa.String(40), primary_key=True),
+    sa.Column("field_id", sa.String(40), primary_key=True),
+    sa.Column("record_id", sa.String(40), primary_key=True),
+    sa.Column("target_id", sa.String(40), primary_key=True),
+    sa.Column("target_form_id", sa.String(40), nullable=False),
+    sa.Index("ix_ff_links_target", "target_form_id", "target_id"),
+)
+
+serials = sa.Table(
+    "ff_serials", metadata,
+    sa.Column("field_id", sa.String(40), primary_key=True),
+    sa.Column("period", sa.String(16), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+events = sa.Table(
+    # The transactional outbox: written in the same transaction as the change.
+    "ff_events", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("app_id", sa.String(40), nullable=False),
+    sa.Column("form_id", sa.String(40)),
+    sa.Column("record_id", sa.String(40)),
+    sa.Column("revision_id", sa.BigInteger),
+    sa.Column("actor", sa.String(40)),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("dispatched_at", Timestamp),
+    sa.Index("ix_ff_events_pending", "dispatched_at", "id"),
+)
+
+users = sa.Table(
+    "ff_users", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("username", sa.String(150), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320)),
+    sa.Column("password_hash", sa.String(200)),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_login_at", Timestamp),
+    sa.Column("password_changed_at", Timestamp),
+)

@@ -1,0 +1,73 @@
+"""The Flask application factory: API blueprint, builder UI blueprint, security headers."""
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, g, jsonify, request
+
+from .errors import FormflowError
+
+
+def create_app(ff=None, **settings) -> Flask:
+    """Create the WSGI app for a Formflow instance (a new one from FORMFLOW_* variables by default)."""
+    from .formflow import Formflow
+    if ff is None:
+        ff = Formflow()
+        ff.init_db()
+    app = Flask("formflow", template_folder=None, static_folder=None)
+    app.config.update(SECRET_KEY=ff.config.secret_key, SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+                      SESSION_COOKIE_SECURE=ff.config.env == "production")
+    app.config.update(settings)
+    app.extensions["formflow"] = ff
+
+    from .api import api
+    app.register_blueprint(api, url_prefix="/api/v1")
+    from builder_ui import ui
+    app.register_blueprint(ui)
+    from .auth import init_auth
+    init_auth(app)
+
+    @app.before_request
+    def _nonce():
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+        return response
+
+    @app.errorhandler(FormflowError)
+    def _formflow_error(err: FormflowError):
+        from .api import problem
+        return problem(err.status, err.title, err.message, err.errors)
+
+    @app.errorhandler(404)
+    def _not_found(err):
+        if request.path.startswith("/api/"):
+            from .api import problem
+            return problem(404, "Not found", f"no endpoint {request.method} {request.path}")
+        return err
+
+    @app.errorhandler(405)
+    def _method(err):
+        from .api import problem
+        return problem(405, "Method not allowed", f"{request.method} is not allowed on {request.path}")
+
+    @app.errorhandler(413)
+    def _too_large(err):
+        from .api import problem
+        return problem(413, "Payload too large", "the request body is larger than 20 MB")
+
+    @app.errorhandler(500)
+    def _internal(err):
+        from .api import problem
+        return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+
+    return app

@@ -1,0 +1,195 @@
+"""Installing definitions as versions and evolving a populated form without losing a value."""
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from engine.errors import DefinitionError, NotFound, StaleVersion
+from tests.conftest import REPAIR_APP
+
+NOTES_APP = {
+    "key": "notes", "label": {"en": "Notes"},
+    "forms": [{"key": "note", "label": {"en": "Note"}, "fields": [
+        {"key": "title", "type": "text", "label": {"en": "Title"}},
+        {"key": "amount", "type": "text", "label": {"en": "Amount"}},
+        {"key": "score", "type": "number", "label": {"en": "Score"}, "indexed": True}]}]}
+
+AMOUNTS = ["12", "7.50", "abc", "", None, "1e3", "-3"]
+
+
+@pytest.fixture
+def notes(ff):
+    """The notes app with one record per sample amount."""
+    ff.apps.install(copy.deepcopy(NOTES_APP))
+    ids = []
+    for i, amount in enumerate(AMOUNTS):
+        values = {"title": f"note {i}", "score": i}
+        if amount is not None:
+            values["amount"] = amount if amount != "" else None
+        ids.append(ff.records.create("notes", "note", values)["_id"])
+    return ff, ids
+
+
+def installed(ff, key="notes") -> dict:
+    return json.loads(ff.apps.export(key))
+
+
+def all_values(ff, ids, form="note", app="notes"):
+    return [ff.records.get(app, form, i) for i in ids]
+
+
+def test_first_install_is_version_1_with_ids_assigned(ff):
+    result = ff.apps.install(copy.deepcopy(REPAIR_APP))
+    assert result["version"] == 1 and result["created"]
+    defn = installed(ff, "repair")
+    assert all(f["id"] for form in defn["forms"] for f in form["fields"])
+
+
+def test_export_round_trips_byte_identically(ff):
+    ff.apps.install(copy.deepcopy(REPAIR_APP))
+    first = ff.apps.export("repair")
+    ff.apps.install(first)
+    assert ff.apps.export("repair") == first
+    assert json.loads(first)["version"] == 1
+
+
+def test_reinstalling_the_same_file_changes_nothing(ff):
+    ff.apps.install(copy.deepcopy(REPAIR_APP))
+    result = ff.apps.install(copy.deepcopy(REPAIR_APP))
+    assert result["plan"] == [] and result["version"] == 1
+
+
+def test_a_file_without_ids_updates_the_installed_fields(notes):
+    ff, ids = notes
+    defn = copy.deepcopy(NOTES_APP)
+    defn["forms"][0]["fields"][0]["label"] = {"en": "Heading"}
+    result = ff.apps.install(defn)
+    assert [s["op"] for s in result["plan"]] == ["change_field"]
+    assert all_values(ff, ids)[0]["title"] == "note 0"
+
+
+def test_add_a_field_keeps_every_value(notes):
+    ff, ids = notes
+    before = all_values(ff, ids)
+    defn = installed(ff)
+    defn["forms"][0]["fields"].append({"key": "extra", "type": "text", "label": {"en": "Extra"}})
+    result = ff.apps.install(defn)
+    assert result["version"] == 2 and result["plan"][0]["op"] == "add_field"
+    after = all_values(ff, ids)
+    for old, new in zip(before, after):
+        assert new["extra"] is None
+        assert {k: v for k, v in new.items() if k != "extra"} == old
+
+
+def test_rename_a_field_keeps_every_value(notes):
+    ff, ids = notes
+    before = all_values(ff, ids)
+    defn = installed(ff)
+    defn["forms"][0]["fields"][0]["key"] = "heading"
+    result = ff.apps.install(defn)
+    assert result["plan"][0]["op"] == "rename_field"
+    for old, new in zip(before, all_values(ff, ids)):
+        assert new["heading"] == old["title"] and "title" not in new
+
+
+def test_delete_then_restore_a_field_brings_every_value_back(notes):
+    ff, ids = notes
+    before = all_values(ff, ids)
+    defn = installed(ff)
+    removed = defn["forms"][0]["fields"].pop(1)
+    result = ff.apps.install(defn)
+    assert result["plan"][0]["op"] == "remove_field"
+    assert all("amount" not in r for r in all_values(ff, ids))
+    ff.records.update("notes", "note", ids[0], {"title": "edited while deleted"})
+    assert removed["id"] in ff.apps.removed_fields("notes")
+    ff.apps.restore_field("notes", removed["id"])
+    after = all_values(ff, ids)
+    assert [r["amount"] for r in after] == [r["amount"] for r in before]
+
+
+def test_purge_erases_a_deleted_field(notes):
+    ff, ids = notes
+    defn = installed(ff)
+    removed = defn["forms"][0]["fields"].pop(1)
+    ff.apps.install(defn)
+    assert ff.apps.purge_field("notes", removed["id"]) == 5
+    with pytest.raises(NotFound):
+        ff.apps.restore_field("notes", removed["id"])
+
+
+def test_change_type_converts_and_keeps_what_does_not_convert(notes):
+    ff, ids = notes
+    defn = installed(ff)
+    defn["forms"][0]["fields"][1]["type"] = "number"
+    result = ff.apps.install(defn)
+    step = result["plan"][0]
+    assert step["op"] == "change_type"
+    assert step["report"]["converted"] == 4 and step["report"]["failed"] == 1
+    assert step["report"]["samples"][0]["value"] == "abc"
+    after = all_values(ff, ids)
+    assert [r["amount"] for r in after] == [Decimal("12"), Decimal("7.5"), None, None, None, Decimal("1000"), Decimal("-3")]
+    assert after[2]["_legacy"] == {defn["forms"][0]["fields"][1]["id"]: {"value": "abc", "type": "text"}}
+
+
+def test_dry_run_reports_without_changing_anything(notes):
+    ff, ids = notes
+    before = all_values(ff, ids)
+    defn = installed(ff)
+    defn["forms"][0]["fields"][1]["type"] = "number"
+    result = ff.apps.install(defn, dry_run=True)
+    assert result["plan"][0]["report"]["failed"] == 1
+    assert all_values(ff, ids) == before
+    assert installed(ff)["version"] == 1
+
+
+def test_versions_are_numbered_and_kept(notes):
+    ff, _ = notes
+    defn = installed(ff)
+    defn["forms"][0]["fields"][0]["label"] = {"en": "Heading"}
+    ff.apps.install(defn)
+    assert [v["version"] for v in ff.apps.versions("notes")] == [1, 2]
+
+
+def test_concurrent_definition_edits_are_detected(notes):
+    ff, _ = notes
+    defn = installed(ff)
+    defn["forms"][0]["fields"][0]["label"] = {"en": "A"}
+    ff.apps.install(defn, expected_version=1)
+    defn["forms"][0]["fields"][0]["label"] = {"en": "B"}
+    with pytest.raises(StaleVersion):
+        ff.apps.install(defn, expected_version=1)
+
+
+def test_an_invalid_definition_installs_nothing(ff):
+    bad = copy.deepcopy(NOTES_APP)
+    bad["forms"][0]["fields"][0]["type"] = "nubmer"
+    with pytest.raises(DefinitionError):
+        ff.apps.install(bad)
+    with pytest.raises(NotFound):
+        ff.apps.export("notes")
+
+
+def test_indexed_fields_get_an_expression_index(notes):
+    ff, _ = notes
+    form = ff.form("notes", "note")[1]
+    with ff.db.read() as conn:
+        if ff.db.dialect == "sqlite":
+            names = conn.exec_driver_sql("select name from sqlite_master where type='index'").scalars().all()
+        else:
+            names = conn.exec_driver_sql("select indexname from pg_indexes").scalars().all()
+    assert any(form.field("score").id in n for n in names)
+
+
+def test_adding_an_index_later_needs_no_rewrite(notes):
+    ff, ids = notes
+    defn = installed(ff)
+    defn["forms"][0]["fields"][0]["indexed"] = True
+    ff.apps.install(defn)
+    with ff.db.read() as conn:
+        ft = ff.form_table(ff.form("notes", "note")[1])
+        versions = conn.execute(sa.select(ft.c.version)).scalars().all()
+    assert set(versions) == {1}

@@ -1,0 +1,215 @@
+"""SQL backend: translation rules, injection safety, and SQL == Python on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine.columns import json_column_type, stored_value
+from engine.expr import ExprNameError, FieldSig, NotInSQL, compile_expression
+from engine.expr.sql import register_sqlite_functions, to_sql
+from engine.expr.values import to_bool
+
+NOW = datetime(2024, 3, 15, 10, 30)
+SCHEMA = {
+    "n1": FieldSig("number"), "n2": FieldSig("number"), "t1": FieldSig("text"),
+    "t2": FieldSig("text"), "b": FieldSig("boolean"), "d": FieldSig("date"),
+    "dt": FieldSig("datetime"), "tags": FieldSig("list"),
+}
+SQL_TYPES = {k: v.type for k, v in SCHEMA.items()}
+
+
+def make_table(dialect):
+    md = sa.MetaData()
+    table = sa.Table("records", md, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("data", json_column_type(dialect)),
+                     sa.Column("folded", json_column_type(dialect)))
+    return md, table
+
+
+def resolver(table, dialect):
+    return lambda key, folded: stored_value(table, key, SQL_TYPES[key], dialect, folded)
+
+
+def compiled_sql(source, dialect="sqlite"):
+    md, table = make_table(dialect)
+    d = sqlite.dialect() if dialect == "sqlite" else postgresql.dialect()
+    cond = to_sql(source, SCHEMA, resolver(table, dialect), dialect, now=NOW)
+    return cond.compile(dialect=d)
+
+
+# --------------------------------------------------------------- translation ---
+def test_literals_are_bound_parameters_never_inlined():
+    evil = "x' OR 1=1 --"
+    for dialect in ("sqlite", "postgresql"):
+        c = compiled_sql(f't1 = "{evil}"', dialect)
+        assert "OR 1=1" not in str(c)
+        assert evil.casefold() in c.params.values()
+
+
+def test_text_literal_is_casefolded_before_binding():
+    c = compiled_sql('t1 = "STRASSE"')
+    assert "strasse" in c.params.values()
+    assert "folded" in str(c)
+
+
+def test_division_is_not_in_sql():
+    with pytest.raises(NotInSQL) as e:
+        compiled_sql("n1 / 2 > 1")
+    assert "division" in e.value.reason
+
+
+def test_list_fields_and_paths_are_not_in_sql():
+    with pytest.raises(NotInSQL) as e:
+        compiled_sql('CONTAINS(tags, "x")')
+    assert e.value.reason
+    with pytest.raises(NotInSQL):
+        compiled_sql("LEN(t1) > 2")
+
+
+def test_ordering_different_types_is_not_in_sql():
+    with pytest.raises(NotInSQL) as e:
+        compiled_sql("t1 > 5")
+    assert "#VALUE!" in e.value.reason
+
+
+def test_unknown_field_is_a_static_error_not_notinsql():
+    with pytest.raises(ExprNameError):
+        compiled_sql("nope > 1")
+
+
+def test_constant_subexpressions_fold_in_python():
+    c = compiled_sql("d >= DATE(2024, 1, 31) + 1")
+    assert "2024-02-01" in c.params.values()
+
+
+def test_today_uses_the_given_now():
+    c = compiled_sql("d = TODAY()")
+    assert "2024-03-15" in c.params.values()
+
+
+# ----------------------------------------------------------- agreement -----
+def to_json_value(v):
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, datetime):
+        return v.isoformat(timespec="seconds")
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def store(rec):
+    data = {k: to_json_value(v) for k, v in rec.items() if v is not None}
+    folded = {k: v.casefold() for k, v in rec.items() if isinstance(v, str)}
+    return data, folded
+
+
+numbers = st.one_of(st.none(), st.integers(-50, 50).map(Decimal),
+                    st.decimals(min_value=-100, max_value=100, places=2, allow_nan=False))
+WORDS = ["", "a", "A", "ab", "AB", "Straße", "STRASSE", "strasse", "ÄB", "äb", "b", "zz", "ß"]
+texts = st.one_of(st.none(), st.sampled_from(WORDS))
+dates = st.one_of(st.none(), st.dates(date(2023, 12, 25), date(2024, 4, 5)))
+datetimes = st.one_of(st.none(), st.datetimes(datetime(2024, 3, 14), datetime(2024, 3, 16)).map(
+    lambda d: d.replace(microsecond=0)))
+records = st.fixed_dictionaries({
+    "n1": numbers, "n2": numbers, "t1": texts, "t2": texts,
+    "b": st.one_of(st.none(), st.booleans()), "d": dates, "dt": datetimes})
+
+num_lit = st.sampled_from(["0", "1", "-1", "2.5", "0.1", "10", "-3.25", "100"])
+text_lit = st.sampled_from([f'"{w}"' for w in WORDS])
+date_lit = st.sampled_from(["DATE(2024,1,1)", "TODAY()", "DATE(2024,3,15)", "DATE(2024,2,29)"])
+dt_lit = st.sampled_from(["DATE(2024,3,15,10,30,0)", "NOW()", "DATE(2024,3,15,0,0,0)"])
+cmp_op = st.sampled_from(["=", "<>", "<", "<=", ">", ">=", "==", "!="])
+
+
+def num_terms():
+    leaf = st.one_of(st.sampled_from(["n1", "n2", "YEAR(d)", "MONTH(d)", "DAY(dt)"]), num_lit)
+    return st.recursive(leaf, lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["+", "-", "*"]), inner).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        inner.map(lambda x: f"-{x}"),
+        inner.map(lambda x: f"{x}%")), max_leaves=3)
+
+
+def conditions():
+    base = st.one_of(
+        st.tuples(num_terms(), cmp_op, num_terms()).map(lambda t: " ".join(t)),
+        st.tuples(st.sampled_from(["t1", "t2"]), cmp_op,
+                  st.one_of(text_lit, st.sampled_from(["t1", "t2"]))).map(lambda t: " ".join(t)),
+        st.tuples(st.just("d"), cmp_op, date_lit).map(lambda t: " ".join(t)),
+        st.tuples(st.just("dt"), cmp_op, dt_lit).map(lambda t: " ".join(t)),
+        st.tuples(st.just("b"), st.sampled_from(["=", "<>", "<", ">"]),
+                  st.sampled_from(["TRUE", "FALSE", "b"])).map(lambda t: " ".join(t)),
+        st.sampled_from(["b", "n1", "ISEMPTY(t1)", "ISEMPTY(n1)", "ISEMPTY(d)", "ISEMPTY(b)",
+                         't1 = 0', 'n1 = ""', 'n1 <> FALSE', 'b = ""', 'd = 0', 't2 = FALSE',
+                         "TRUE", "FALSE()"]),
+        st.tuples(st.sampled_from(["t1", "t2"]), text_lit).map(
+            lambda t: f"CONTAINS({t[0]}, {t[1]})"),
+        st.tuples(st.lists(text_lit, max_size=3), st.sampled_from(["t1", "t2"])).map(
+            lambda t: f"CONTAINS([{', '.join(t[0])}], {t[1]})"),
+        st.tuples(st.lists(num_lit, max_size=3), st.sampled_from(["n1", "n2"])).map(
+            lambda t: f"CONTAINS([{', '.join(t[0])}], {t[1]})"),
+    )
+    return st.recursive(base, lambda inner: st.one_of(
+        inner.map(lambda x: f"NOT({x})"),
+        st.lists(inner, min_size=1, max_size=3).map(lambda xs: f"AND({', '.join(xs)})"),
+        st.lists(inner, min_size=1, max_size=3).map(lambda xs: f"OR({', '.join(xs)})"),
+    ), max_leaves=4)
+
+
+def python_ids(source, rows):
+    comp = compile_expression(source, SCHEMA)
+    out = set()
+    for i, rec in rows:
+        v = comp.evaluate_raw(rec, {"now": NOW})
+        if to_bool(v) is True:
+            out.add(i)
+    return out
+
+
+def check_agreement(url, dialect, data):
+    engine = sa.create_engine(url)
+    if dialect == "sqlite":
+        sa.event.listen(engine, "connect", lambda conn, _rec: register_sqlite_functions(conn))
+    md, table = make_table(dialect)
+    md.create_all(engine)
+    resolve = resolver(table, dialect)
+
+    @settings(max_examples=30, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(st.lists(records, min_size=1, max_size=12), st.lists(conditions(), min_size=5,
+                                                                  max_size=12))
+    def run(recs, filters):
+        rows = list(enumerate(recs, 1))
+        with engine.begin() as conn:
+            conn.execute(table.delete())
+            payload = []
+            for i, rec in rows:
+                data, folded = store(rec)
+                if dialect == "sqlite":
+                    data, folded = json.dumps(data), json.dumps(folded)
+                payload.append({"id": i, "data": data, "folded": folded})
+            conn.execute(table.insert(), payload)
+            for source in filters:
+                cond = to_sql(source, SCHEMA, resolve, dialect, now=NOW)
+                got = {r[0] for r in conn.execute(sa.select(table.c.id).where(cond))}
+                want = python_ids(source, rows)
+                assert got == want, (source, rows)
+    run()
+    engine.dispose()
+
+
+def test_sql_and_python_select_the_same_records_on_sqlite(sqlite_url):
+    check_agreement(sqlite_url, "sqlite", None)
+
+
+def test_sql_and_python_select_the_same_records_on_postgresql(pg_url):
+    check_agreement(pg_url, "postgresql", None)

@@ -1,0 +1,1 @@
+"""Automations, the job queue and webhooks (see the automation issue)."""

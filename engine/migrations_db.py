@@ -18,7 +18,7 @@ def alembic_config(engine: sa.Engine) -> AlembicConfig:
     return cfg
 
 
-def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+def upgrade(engine: sa.Engine, revision: str = "heads") -> None:
     """Bring the engine's tables to `revision` (idempotent)."""
     command.upgrade(alembic_config(engine), revision)
 

@@ -116,3 +116,23 @@ users = sa.Table(
     sa.Column("last_login_at", Timestamp),
     sa.Column("password_changed_at", Timestamp),
 )
+
+# -- background jobs (workflows/jobs.py) ---------------------------------------------
+
+jobs = sa.Table(
+    "ff_jobs", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),   # queued, running, done, failed
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("progress", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("total", sa.Integer),
+    sa.Column("result", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_by", sa.String(40)),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("started_at", Timestamp),
+    sa.Column("finished_at", Timestamp),
+    sa.Index("ix_ff_jobs_status", "status", "created_at"),
+)

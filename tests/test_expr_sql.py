@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from decimal import Decimal
+from decimal import Decimal as D
 
 import pytest
 import sqlalchemy as sa
@@ -71,6 +72,8 @@ def test_list_fields_and_paths_are_not_in_sql():
     assert e.value.reason
     with pytest.raises(NotInSQL):
         compiled_sql("LEN(t1) > 2")
+    with pytest.raises(NotInSQL):
+        compiled_sql('MID(t1, 2, 1) = "a"')
 
 
 def test_ordering_different_types_is_not_in_sql():
@@ -82,6 +85,17 @@ def test_ordering_different_types_is_not_in_sql():
 def test_unknown_field_is_a_static_error_not_notinsql():
     with pytest.raises(ExprNameError):
         compiled_sql("nope > 1")
+
+
+def test_text_prefix_is_translated_with_bound_parameters():
+    for dialect in ("sqlite", "postgresql"):
+        c = compiled_sql('LEFT(t1, 5) = "STRASS"', dialect)
+        assert "strass" in c.params.values()
+
+
+def test_text_prefix_with_a_field_count_is_not_in_sql():
+    with pytest.raises(NotInSQL):
+        compiled_sql('LEFT(t1, n1) = "a"')
 
 
 def test_constant_subexpressions_fold_in_python():
@@ -113,7 +127,8 @@ def store(rec):
 
 numbers = st.one_of(st.none(), st.integers(-50, 50).map(Decimal),
                     st.decimals(min_value=-100, max_value=100, places=2, allow_nan=False))
-WORDS = ["", "a", "A", "ab", "AB", "Straße", "STRASSE", "strasse", "ÄB", "äb", "b", "zz", "ß"]
+WORDS = ["", "a", "A", "ab", "AB", "Straße", "STRASSE", "strasse", "ÄB", "äb", "b", "zz", "ß",
+         "STRASS", "Straß", "ss", "ﬁx", "FIX", "ΐa"]
 texts = st.one_of(st.none(), st.sampled_from(WORDS))
 dates = st.one_of(st.none(), st.dates(date(2023, 12, 25), date(2024, 4, 5)))
 datetimes = st.one_of(st.none(), st.datetimes(datetime(2024, 3, 14), datetime(2024, 3, 16)).map(
@@ -152,6 +167,12 @@ def conditions():
                          "TRUE", "FALSE()"]),
         st.tuples(st.sampled_from(["t1", "t2"]), text_lit).map(
             lambda t: f"CONTAINS({t[0]}, {t[1]})"),
+        st.tuples(st.sampled_from(["LEFT", "RIGHT"]), st.sampled_from(["t1", "t2"]),
+                  st.sampled_from(["", ", 0", ", 1", ", 2", ", 5", ", 6", ", 3 - 1"]),
+                  st.sampled_from(["=", "<>", "=="]), text_lit).map(
+            lambda t: f"{t[0]}({t[1]}{t[2]}) {t[3]} {t[4]}"),
+        st.tuples(text_lit, st.sampled_from(["LEFT", "RIGHT"]), st.sampled_from(["t1", "t2"])).map(
+            lambda t: f"{t[0]} = {t[1]}({t[2]}, 5)"),
         st.tuples(st.lists(text_lit, max_size=3), st.sampled_from(["t1", "t2"])).map(
             lambda t: f"CONTAINS([{', '.join(t[0])}], {t[1]})"),
         st.tuples(st.lists(num_lit, max_size=3), st.sampled_from(["n1", "n2"])).map(
@@ -174,12 +195,60 @@ def python_ids(source, rows):
     return out
 
 
-def check_agreement(url, dialect, data):
+def open_table(url, dialect):
     engine = sa.create_engine(url)
     if dialect == "sqlite":
         sa.event.listen(engine, "connect", lambda conn, _rec: register_sqlite_functions(conn))
     md, table = make_table(dialect)
     md.create_all(engine)
+    return engine, table
+
+
+def insert(conn, table, dialect, rows):
+    conn.execute(table.delete())
+    payload = []
+    for i, rec in rows:
+        data, folded = store(rec)
+        if dialect == "sqlite":
+            data, folded = json.dumps(data), json.dumps(folded)
+        payload.append({"id": i, "data": data, "folded": folded})
+    conn.execute(table.insert(), payload)
+
+
+EDGE_ROWS = list(enumerate([
+    {"t1": "Straße", "n1": D("0.1"), "n2": D("0.2")}, {"t1": "STRASSE", "n1": D("0.3")},
+    {"t1": "strass", "n1": None}, {"t1": "", "n1": D(0)}, {"t1": None, "n1": D("-0.3")},
+    {"t1": "ﬁx", "n1": D("1E+2")}, {"t1": "ΐab", "n1": D("99999.99")},
+], 1))
+EDGE_FILTERS = [
+    ('LEFT(t1, 5) = "STRASS"', {1}), ('LEFT(t1, 5) = "STRAS"', {2, 3}),
+    ('LEFT(t1, 6) = "strasse"', {1}), ('RIGHT(t1, 2) = "SSE"', {1}),
+    ('RIGHT(t1, 3) = "asse"', {1}), ('LEFT(t1) = "f"', set()), ('LEFT(t1) = "fi"', {6}),
+    ('LEFT(t1, 2) = "ΐa"', {7}), ('LEFT(t1, 0) = ""', {1, 2, 3, 4, 5, 6, 7}),
+    ('LEFT(t1, 3) = ""', {4, 5}), ('t1 = "strasse"', {1, 2}), ('t1 = ""', {4, 5}),
+    ('ISEMPTY(t1)', {4, 5}), ('CONTAINS(t1, "SS")', {1, 2, 3}), ('n1 + n2 = 0.3', {1, 2}),
+    ('n1 = 0', {3, 4}), ('n1 * 3 > 299.99', {6, 7}), ('-n1 = 0.3', {5}),
+    ('n1 < 0', {5}), ('n1 = ""', {3}), ('CONTAINS([0.3, 0], n1)', {2, 3, 4}),
+]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_casefold_and_decimal_edge_cases_agree(dialect, request):
+    url = request.getfixturevalue("sqlite_url" if dialect == "sqlite" else "pg_url")
+    engine, table = open_table(url, dialect)
+    resolve = resolver(table, dialect)
+    with engine.begin() as conn:
+        insert(conn, table, dialect, EDGE_ROWS)
+        for source, expected in EDGE_FILTERS:
+            assert python_ids(source, EDGE_ROWS) == expected, source
+            cond = to_sql(source, SCHEMA, resolve, dialect, now=NOW)
+            got = {r[0] for r in conn.execute(sa.select(table.c.id).where(cond))}
+            assert got == expected, source
+    engine.dispose()
+
+
+def check_agreement(url, dialect, data):
+    engine, table = open_table(url, dialect)
     resolve = resolver(table, dialect)
 
     @settings(max_examples=30, deadline=None,
@@ -190,14 +259,7 @@ def check_agreement(url, dialect, data):
     def run(recs, filters):
         rows = list(enumerate(recs, 1))
         with engine.begin() as conn:
-            conn.execute(table.delete())
-            payload = []
-            for i, rec in rows:
-                data, folded = store(rec)
-                if dialect == "sqlite":
-                    data, folded = json.dumps(data), json.dumps(folded)
-                payload.append({"id": i, "data": data, "folded": folded})
-            conn.execute(table.insert(), payload)
+            insert(conn, table, dialect, rows)
             for source in filters:
                 cond = to_sql(source, SCHEMA, resolve, dialect, now=NOW)
                 got = {r[0] for r in conn.execute(sa.select(table.c.id).where(cond))}

@@ -105,7 +105,8 @@ evaluation short: the language has no loops or recursion.
 
 List filters run in the database when the condition uses only comparisons of same-typed
 terms, AND/OR/NOT, ISEMPTY(field), CONTAINS(text_field, "text"),
-CONTAINS([constants], field), boolean and number fields as conditions, `+ - *`, unary
+CONTAINS([constants], field), text prefixes and suffixes (`LEFT(field, n) = "text"`,
+`RIGHT(field, n) <> "text"`), boolean and number fields as conditions, `+ - *`, unary
 minus, `%`, YEAR/MONTH/DAY of date fields, and constant sub-expressions (DATE(…),
 TODAY()). Fields must be number, text, boolean, date or datetime fields. The database
 then selects exactly the records the formula accepts (same blank and case rules; text

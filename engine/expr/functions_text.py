@@ -32,14 +32,14 @@ def _count(n, name):
 
 @function("LEFT", "LEFT(text, [n=1])", "The first n characters (all of them when n > length).",
           'LEFT("abc", 2)', '"ab"', category="Text", args=(1, 2), kinds=("text", "number"),
-          result="text")
+          result="text", sql=True)
 def LEFT(t, n=Decimal(1)):
     return T(t)[:_count(n, "LEFT")]
 
 
 @function("RIGHT", "RIGHT(text, [n=1])", "The last n characters (all of them when n > length).",
           'RIGHT("abc")', '"c"', category="Text", args=(1, 2), kinds=("text", "number"),
-          result="text")
+          result="text", sql=True)
 def RIGHT(t, n=Decimal(1)):
     t, n = T(t), _count(n, "RIGHT")
     return t[len(t) - n:] if n < len(t) else t

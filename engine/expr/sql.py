@@ -9,8 +9,9 @@ rules. Every user value is a bound parameter. Anything outside the subset raises
 `NotInSQL(reason)`:
 
 * conditions: comparisons of two terms of the same type, AND / OR / NOT, ISEMPTY(field),
-  CONTAINS(text_field, text), CONTAINS([literals], field), boolean fields, TRUE/FALSE,
-  numbers (non-zero is TRUE);
+  CONTAINS(text_field, text), CONTAINS([literals], field), LEFT/RIGHT(text_field, n) =/<>
+  text (prefix/suffix, exact under casefold), boolean fields, TRUE/FALSE, numbers
+  (non-zero is TRUE);
 * terms: fields of type number/text/boolean/date/datetime, literals, `+ - *`, unary minus,
   `%`, YEAR/MONTH/DAY of date fields, and any constant sub-expression (DATE(...), TODAY(),
   arithmetic on literals), folded in Python at translation time.
@@ -71,9 +72,30 @@ def _ff_cmp(a, b):
     return (x > y) - (x < y)
 
 
+def _ff_fold(v):
+    return None if v is None else str(v).casefold()
+
+
+def _expanding_chars() -> dict[int, str]:
+    """Code points whose casefold is longer than one character, by extra length."""
+    import sys
+    out: dict[int, list[str]] = {}
+    for i in range(sys.maxunicode + 1):
+        if 0xD800 <= i <= 0xDFFF:
+            continue
+        extra = len(chr(i).casefold()) - 1
+        if extra:
+            out.setdefault(extra, []).append(chr(i))
+    return {k: "".join(v) for k, v in out.items()}
+
+
+_EXPANDING: dict[int, str] | None = None
+
+
 def register_sqlite_functions(dbapi_connection) -> None:
-    """Install the exact-decimal helpers the SQLite translation uses."""
+    """Install the helpers the SQLite translation uses (exact decimals, casefold)."""
     kw = {"deterministic": True}
+    dbapi_connection.create_function("ff_fold", 1, _ff_fold, **kw)
     dbapi_connection.create_function("ff_add", 2, _ff(CTX.add), **kw)
     dbapi_connection.create_function("ff_sub", 2, _ff(CTX.subtract), **kw)
     dbapi_connection.create_function("ff_mul", 2, _ff(CTX.multiply), **kw)
@@ -250,6 +272,9 @@ class Translator:
         if k == "compare":
             if len(node.value) > 1:
                 raise NotInSQL("chained comparisons are not in SQL")
+            sliced = self._slice_compare(node)
+            if sliced is not None:
+                return sliced
             return self.compare(node.value[0], self.term(node.args[0]), self.term(node.args[1]))
         if k == "call":
             fdef = lookup_function(node.value)
@@ -274,6 +299,61 @@ class Translator:
         if t.type == "number":
             return self.compare("<>", t, Lit(Decimal(0)))
         raise NotInSQL(f"{_describe(node)} is not a condition SQL can evaluate")
+
+    def _slice_compare(self, node):
+        """LEFT/RIGHT(text_field, n) = / <> "text": exact text prefix/suffix filters.
+
+        casefold works per character, so casefold(LEFT(x, n)) is the prefix of the stored
+        casefolded copy whose length is n plus the extra characters of the few code points
+        that fold to several (ß -> ss). SQLite computes the fold with ff_fold; PostgreSQL
+        counts those code points with regexp_replace.
+        """
+        op = node.value[0]
+        a, b = node.args
+        if a.kind != "call" and b.kind == "call":
+            a, b = b, a
+        fdef = lookup_function(a.value) if a.kind == "call" else None
+        if fdef is None or fdef.name not in ("LEFT", "RIGHT") or op not in ("=", "<>"):
+            return None
+        lit = self._constant(b)
+        field = self.term(a.args[0]) if not _has_refs(b) else None
+        n = self._constant(a.args[1]) if len(a.args) == 2 else Lit(Decimal(1))
+        if not (isinstance(field, Col) and field.type == "text" and lit is not None
+                and lit.type == "text" and n is not None and n.type == "number"):
+            raise NotInSQL(f"{fdef.name} in SQL needs a text field, a constant count and a text")
+        count = int(n.value) if n.value.adjusted() < 6 else 10 ** 6
+        if count < 0:
+            raise NotInSQL(f"{fdef.name} with a negative count is #VALUE!")
+        want = lit.value.casefold()
+        raw = sa.type_coerce(self.resolve(field.key, False), sa.String())
+        raw = sa.func.coalesce(raw, "")
+        if count == 0:
+            cond = sa.true() if want == "" else sa.false()
+        elif not self.pg:
+            part = sa.func.substr(raw, 1, count) if fdef.name == "LEFT" else \
+                sa.func.substr(raw, -count)
+            cond = sa.func.ff_fold(part) == sa.literal(want, sa.String())
+        else:
+            part = sa.func.left(raw, count) if fdef.name == "LEFT" else sa.func.right(raw, count)
+            folded = sa.func.coalesce(sa.type_coerce(self.resolve(field.key, True), sa.String()),
+                                      "")
+            edge = sa.func.left(folded, len(want)) if fdef.name == "LEFT" else \
+                sa.func.right(folded, len(want))
+            cond = sa.and_(self._c(edge) == self._c(sa.literal(want, sa.String())),
+                           self._fold_length(part) == len(want))
+        return cond if op == "=" else sa.not_(cond)
+
+    def _fold_length(self, part):
+        """PostgreSQL: the length of casefold(part)."""
+        global _EXPANDING
+        if _EXPANDING is None:
+            _EXPANDING = _expanding_chars()
+        total = sa.func.length(part)
+        for extra, chars in sorted(_EXPANDING.items()):
+            cls = "[" + "".join("\\" + c if c in "\\]^-[" else c for c in chars) + "]"
+            stripped = sa.func.regexp_replace(part, sa.literal(cls, sa.String()), "", "g")
+            total = total + extra * (sa.func.length(part) - sa.func.length(stripped))
+        return total
 
     def contains(self, node):
         hay, needle = node.args

@@ -136,3 +136,44 @@ jobs = sa.Table(
     sa.Column("finished_at", Timestamp),
     sa.Index("ix_ff_jobs_status", "status", "created_at"),
 )
+
+# -- accounts and the REST API (issue 4: API keys, idempotency keys, login throttling) ----
+
+api_keys = sa.Table(
+    "ff_api_keys", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("ff_users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    # the first characters of the key, shown in listings so a user can tell keys apart
+    sa.Column("prefix", sa.String(16), nullable=False),
+    # SHA-256 hex of the whole key (see engine/api_keys.py for why not argon2)
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    # JSON list of app keys, or NULL for every app
+    sa.Column("apps", sa.Text),
+    sa.Column("can_write", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_used_at", Timestamp),
+    sa.Column("revoked_at", Timestamp),
+    sa.Index("ix_ff_api_keys_user", "user_id"),
+)
+
+idempotency_keys = sa.Table(
+    "ff_idempotency_keys", metadata,
+    # who sent it ("user:<id>" / "key:<id>") and the client's Idempotency-Key header
+    sa.Column("caller", sa.String(60), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request", sa.String(1000), nullable=False),     # method and path
+    sa.Column("body_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer),                           # NULL while the first request runs
+    sa.Column("response", sa.Text),                            # JSON: headers and body
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_ff_idempotency_keys_created", "created_at"),
+)
+
+login_throttle = sa.Table(
+    "ff_login_throttle", metadata,
+    sa.Column("scope", sa.String(200), primary_key=True),      # "user:<name>" or "ip:<address>"
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False),       # unix time of the first failure counted
+    sa.Column("blocked_until", sa.Float),                      # unix time
+)

@@ -94,3 +94,65 @@ def get_user(ff, username: str) -> dict:
 def public_user(user: dict) -> dict:
     """A user without secrets."""
     return {k: v for k, v in user.items() if k != "password_hash"}
+
+
+def user_by_id(ff, user_id: str) -> dict:
+    """A user by id; NotFound otherwise."""
+    with ff.db.read() as conn:
+        row = conn.execute(sa.select(tables.users).where(tables.users.c.id == str(user_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"no user {user_id!r}")
+    return dict(row)
+
+
+def list_users(ff) -> list[dict]:
+    """Every user without secrets, by name."""
+    with ff.db.read() as conn:
+        rows = conn.execute(sa.select(tables.users).order_by(tables.users.c.username)).mappings().all()
+    return [public_user(dict(r)) for r in rows]
+
+
+def set_password(ff, user_id: str, password: str) -> str:
+    """Replace a user's password (rules checked); returns the new password_changed_at.
+
+    Sessions remember the password_changed_at they were opened with, so changing
+    it signs every other browser session of the user out.
+    """
+    from .records import now_iso
+    user = user_by_id(ff, user_id)
+    check_password_rules(password, user["username"])
+    at = now_iso()
+    with ff.db.write() as conn:
+        conn.execute(tables.users.update().where(tables.users.c.id == user["id"]).values(
+            password_hash=hash_password(password), password_changed_at=at))
+    return at
+
+
+def update_user(ff, user_id: str, *, is_active: bool | None = None, is_admin: bool | None = None,
+                display_name: str | None = None, email: str | None = None) -> dict:
+    """Change a user's flags or names; returns the user without secrets."""
+    user = user_by_id(ff, user_id)
+    values = {k: v for k, v in {"is_active": is_active, "is_admin": is_admin,
+                                "display_name": display_name, "email": email}.items() if v is not None}
+    if values:
+        with ff.db.write() as conn:
+            conn.execute(tables.users.update().where(tables.users.c.id == user["id"]).values(**values))
+        user.update(values)
+    return public_user(user)
+
+
+def authenticate(ff, username: str, password: str) -> dict | None:
+    """The user row when name and password match an active user; None otherwise (same work either way)."""
+    if not isinstance(username, str) or not isinstance(password, str) or len(username) > 150:
+        verify_password(None, "x")
+        return None
+    with ff.db.read() as conn:
+        row = conn.execute(sa.select(tables.users).where(
+            sa.func.lower(tables.users.c.username) == username.strip().lower())).mappings().first()
+    ok = verify_password(row["password_hash"] if row else None, password[:MAX_PASSWORD * 4])
+    if row is None or not ok or not row["is_active"]:
+        return None
+    from .records import now_iso
+    with ff.db.write() as conn:
+        conn.execute(tables.users.update().where(tables.users.c.id == row["id"]).values(last_login_at=now_iso()))
+    return dict(row)

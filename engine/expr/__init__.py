@@ -106,6 +106,8 @@ def check(source: str, schema: Mapping[str, FieldSig] | None) -> list[Diagnostic
 def evaluate(source: str, record: Mapping, **context):
     """Evaluate `source` for `record` (spec 1). Unknown fields/built-ins are #NAME?."""
     comp = compile_expression(source)
+    if record is None:
+        record = {}
     diags = []
     for key, pos in comp._field_refs:
         if key not in record:

@@ -419,9 +419,7 @@ def _format_number(value, fmt: str) -> str:
     if "," in int_pat and ipart:
         head = len(ipart) % 3 or 3
         ipart = ipart[:head] + "".join("," + ipart[i:i + 3] for i in range(head, len(ipart), 3))
-    body = ipart + ("." + fpart if fpart else "")
-    if not body:
-        body = "0" if not frac else ""
+    body = ipart + ("." + fpart if fpart else "")  # "#" on 0 shows nothing (Excel)
     sign = "-" if neg and r != 0 else ""
     return sign + prefix + body + ("%" if pct else "") + suffix
 

@@ -137,15 +137,19 @@ def main(argv=None) -> int:
     # -- filtered, sorted pages ------------------------------------------------------------
     p = "?" if dialect == "sqlite" else "%s"
     queries = [
-        ("equality  status = \"paid\", sort -amount",
-         dict(filter='status = "paid"', sort="-amount"),
-         f"SELECT * FROM raw_order WHERE deleted_at IS NULL AND status = {p} ORDER BY amount DESC, id DESC LIMIT 51",
+        ("equality  status = \"paid\" (in id order)",
+         dict(filter='status = "paid"'),
+         f"SELECT * FROM raw_order WHERE deleted_at IS NULL AND status = {p} ORDER BY id LIMIT 51",
          ("paid",)),
+        ("equality  customer = \"Customer 01234\", sort -amount",
+         dict(filter='customer = "Customer 01234"', sort="-amount"),
+         f"SELECT * FROM raw_order WHERE deleted_at IS NULL AND customer = {p} ORDER BY amount DESC, id DESC LIMIT 51",
+         ("Customer 01234",)),
         ("range     AND(amount >= 5000, amount < 5100), sort amount",
          dict(filter="AND(amount >= 5000, amount < 5100)", sort="amount"),
          f"SELECT * FROM raw_order WHERE deleted_at IS NULL AND amount >= {p} AND amount < {p} ORDER BY amount, id LIMIT 51",
          (5000, 5100)),
-        ("prefix    BEGINS(customer, \"customer 0123\"), sort customer",
+        ("prefix    LEFT(customer, 13) = \"customer 0123\", sort customer",
          dict(filter='LEFT(customer, 13) = "customer 0123"', sort="customer"),
          f"SELECT * FROM raw_order WHERE deleted_at IS NULL AND customer >= {p} AND customer < {p} "
          "ORDER BY customer, id LIMIT 51",

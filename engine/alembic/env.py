@@ -2,6 +2,7 @@
 from alembic import context
 
 from engine.tables import metadata
+import workflows.tables  # noqa: F401  (workflows' tables are on the same metadata)
 
 config = context.config
 engine = config.attributes["engine"]

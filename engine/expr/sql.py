@@ -341,6 +341,15 @@ class Translator:
                 sa.func.right(folded, len(want))
             cond = sa.and_(self._c(edge) == self._c(sa.literal(want, sa.String())),
                            self._fold_length(part) == len(want))
+        if op == "=" and fdef.name == "LEFT" and want and count > 0:
+            # casefold works per character, so casefold(x) starts with casefold(LEFT(x, n)):
+            # a range on the folded copy is a necessary condition an index can serve
+            upper = want[:-1] + chr(ord(want[-1]) + 1) if ord(want[-1]) < 0x10FFFF else None
+            folded_col = self.resolve(field.key, True)
+            prefix = folded_col >= self._c(sa.literal(want, sa.String()))
+            if upper is not None:
+                prefix = sa.and_(prefix, folded_col < self._c(sa.literal(upper, sa.String())))
+            cond = sa.and_(prefix, cond)
         return cond if op == "=" else sa.not_(cond)
 
     def _fold_length(self, part):
@@ -391,12 +400,42 @@ class Translator:
                 cond = self._is_null(a) if is_blank_equal(b.value) else sa.false()
                 return cond if op == "=" else sa.not_(cond)
             raise NotInSQL(f"comparing a {a.type} with a {b.type} is not in SQL")
+        if isinstance(b, Col) and isinstance(a, Lit):
+            a, b, op = b, a, _FLIP.get(op, op)
+        if isinstance(a, Col) and isinstance(b, Lit) and b.value is not None:
+            return self._indexable_compare(op, a, b)
         if a.type == "number":
             if not self.pg and any(isinstance(t, Expr) and t.dec for t in (a, b)):
                 (x, _), (y, _) = self._num_sql(a), self._num_sql(b)
                 return _op(op, sa.func.ff_cmp(x, y), sa.literal(0, sa.Integer()))
             return _op(op, self._num_native(a), self._num_native(b))
         return _op(op, self._value(a), self._value(b))
+
+
+    def _indexable_compare(self, op, col, lit):
+        """field op constant without COALESCE, so an expression index on the field applies.
+
+        A blank field behaves as 0 / "" / FALSE; whether that blank satisfies the
+        comparison is known in Python, so blanks are added back with IS NULL only
+        when they match (e.g. `qty < 5` includes blanks, `qty > 5` does not).
+        """
+        raw = self.resolve(col.key, col.type == "text")
+        if col.type in ("date", "datetime"):
+            raw = self._c(sa.type_coerce(raw, sa.String()))
+        blank = {"number": Decimal(0), "text": "", "boolean": False}.get(col.type)
+        if blank is None:  # dates: a blank is smaller than any date
+            blank_matches = op in ("<", "<=", "<>", "!=")
+        else:
+            v = compile_node(parse(f"x {op} y"))({"x": blank, "y": lit.value}, {})
+            if v.__class__ is ErrorValue:
+                raise NotInSQL(f"the comparison is the error {v.code}")
+            blank_matches = v is True
+        cond = _op(op, raw, self._bind(lit.value, lit.type))
+        # never leave SQL's NULL in the result: NOT(NULL) would drop rows Python keeps
+        return sa.or_(cond, raw.is_(None)) if blank_matches else sa.and_(raw.is_not(None), cond)
+
+
+_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}
 
 
 def _op(op, x, y):

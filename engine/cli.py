@@ -249,6 +249,76 @@ def user_add(name, admin, password_stdin, display_name, email):
         click.echo(f"Password: {generated}")
 
 
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+@friendly
+def user_passwd(name, password_stdin):
+    """Set a user's password (signs the user out everywhere); without --password-stdin it is generated."""
+    from . import users
+    ff = _instance()
+    row = users.get_user(ff, name)
+    generated = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = generated = users.generate_password()
+    users.set_password(ff, row["id"], password)
+    click.echo(f"Password of {row['username']!r} changed")
+    if generated:
+        click.echo(f"Password: {generated}")
+
+
+@main.group()
+def key():
+    """Manage API keys."""
+
+
+@key.command("create")
+@click.argument("username")
+@click.option("--app", "apps", multiple=True, help="Limit the key to this app (repeatable; default: every app).")
+@click.option("--write", is_flag=True, help="Allow writes (default: read only).")
+@click.option("--name", default=None, help="A name to tell the key apart.")
+@friendly
+def key_create(username, apps, write, name):
+    """Create an API key for USERNAME and print the key alone (it is not shown again)."""
+    from . import api_keys, users
+    ff = _instance()
+    row = users.get_user(ff, username)
+    created = api_keys.create_key(ff, row["id"], name=name, apps=list(apps) or None, write=write)
+    click.echo(created["key"])
+
+
+@key.command("list")
+@click.argument("username", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly
+def key_list(username, as_json):
+    """List API keys (of USERNAME, or all), never the keys themselves."""
+    from . import api_keys, users
+    ff = _instance()
+    user_id = users.get_user(ff, username)["id"] if username else None
+    keys = api_keys.list_keys(ff, user_id)
+    if as_json:
+        click.echo(json.dumps(keys, ensure_ascii=False))
+        return
+    for k in keys:
+        scope = ",".join(k["apps"]) if k["apps"] is not None else "all apps"
+        state = "revoked" if k["revoked_at"] else ("read-write" if k["write"] else "read-only")
+        click.echo(f"{k['id']}\t{k['prefix']}...\t{k['name']}\t{scope}\t{state}\tlast used {k['last_used_at'] or 'never'}")
+
+
+@key.command("revoke")
+@click.argument("key_id")
+@friendly
+def key_revoke(key_id):
+    """Revoke the API key KEY_ID (see `formflow key list`)."""
+    from . import api_keys
+    ff = _instance()
+    api_keys.revoke_key(ff, key_id)
+    click.echo(f"Revoked {key_id}")
+
+
 @main.group()
 def db():
     """Database maintenance."""

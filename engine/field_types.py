@@ -146,7 +146,10 @@ def error_path(err: FieldValueError) -> list:
 
 
 def _nested(err: FieldValueError, step: int | str, label: str) -> FieldValueError:
-    return fail(f"{label}: {err.message}", err.code, [step, *error_path(err)])
+    out = fail(f"{label}: {err.message}", err.code, [step, *error_path(err)])
+    # the innermost message, for callers that show the path as a location instead
+    out.detail = getattr(err, "detail", err.message)  # type: ignore[attr-defined]
+    return out
 
 
 def _jtype(value: Any) -> str:

@@ -26,6 +26,8 @@ class Formflow:
         if url.startswith("sqlite:///") and database_url is None:
             self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(url)
+        from .field_types import DateTimeType
+        DateTimeType.timezone = self.config.timezone  # aware datetimes convert to the instance zone
         from .apps import Apps
         from .computed import Computer
         from .links import Links

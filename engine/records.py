@@ -251,7 +251,7 @@ class Records:
             try:
                 values[key] = field.type.coerce(raw)
             except FieldValueError as fe:
-                errors.append(_err(_located(key, fe), fe.message, fe.code))
+                errors.append(_err(_located(key, fe), _detail(fe), fe.code))
         if create:
             self._apply_defaults(form, values, given, ctx, errors)
         self.ff.compute(conn, form, values, ctx)
@@ -268,7 +268,7 @@ class Records:
                 try:
                     field.type.check(value)
                 except FieldValueError as fe:
-                    errors.append(_err(_located(field.key, fe), fe.message, fe.code))
+                    errors.append(_err(_located(field.key, fe), _detail(fe), fe.code))
         if not errors:
             errors.extend(self.ff.check_links(conn, form, values, given))
         if not errors and not ctx.bypass_rules:
@@ -538,6 +538,11 @@ def _located(key: str, fe: FieldValueError) -> str:
     for part in path:
         loc += f"[{part}]" if isinstance(part, int) else f".{part}"
     return loc
+
+
+def _detail(fe: FieldValueError) -> str:
+    """The message without the "row 3: price:" prefix when the location already says it."""
+    return getattr(fe, "detail", fe.message) if getattr(fe, "path", None) else fe.message
 
 
 def _summary(errors: list[dict]) -> str:

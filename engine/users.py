@@ -93,7 +93,7 @@ def get_user(ff, username: str) -> dict:
 
 def public_user(user: dict) -> dict:
     """A user without secrets."""
-    return {k: v for k, v in user.items() if k != "password_hash"}
+    return {str(k): v for k, v in user.items() if k != "password_hash"}
 
 
 def user_by_id(ff, user_id: str) -> dict:

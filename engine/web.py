@@ -21,12 +21,21 @@ def create_app(ff=None, **settings) -> Flask:
     app.config.update(settings)
     app.extensions["formflow"] = ff
 
+    from werkzeug.routing import BaseConverter
+
+    class RecordId(BaseConverter):
+        """A record id in a path: no "/" and no ":" (so `{id}:restore` routes parse)."""
+
+        regex = r"[^/:]+"
+    app.url_map.converters["rid"] = RecordId
+
     from .api import api
     app.register_blueprint(api, url_prefix="/api/v1")
     from builder_ui import ui
     app.register_blueprint(ui)
-    from .auth import init_auth
+    from .auth import csrf, init_auth
     init_auth(app)
+    csrf.exempt(api)  # the API checks CSRF itself, for cookie-authenticated writes only
 
     @app.before_request
     def _nonce():
@@ -46,7 +55,19 @@ def create_app(ff=None, **settings) -> Flask:
     @app.errorhandler(FormflowError)
     def _formflow_error(err: FormflowError):
         from .api import problem
-        return problem(err.status, err.title, err.message, err.errors)
+        response = problem(err.status, err.title, err.message, err.errors)
+        if getattr(err, "retry_after", None):
+            response.headers["Retry-After"] = str(err.retry_after)
+        return response
+
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err):
+        if request.path.startswith("/api/"):
+            from .api import problem
+            return problem(err.code or 500, err.name, err.description or err.name)
+        return err
 
     @app.errorhandler(404)
     def _not_found(err):

@@ -1,0 +1,186 @@
+"""Excel/CSV export, import templates and import over HTTP (blueprint `spreadsheets`, mounted at /api/v1).
+
+  GET  /apps/<app>/forms/<form>/export?format=xlsx|csv&filter=&sort=&fields=a,b&lang=&header=label|key
+  GET  /apps/<app>/forms/<form>/import/template?format=xlsx|csv&lang=
+  POST /apps/<app>/forms/<form>/import   (multipart: file; mode, mapping, async, lang, sheet)
+  GET  /jobs/<id>                        (progress and result of an import job)
+
+FOR THE LEAD: register with `app.register_blueprint(spreadsheets, url_prefix="/api/v1")`.
+The blueprint runs the API's own request pipeline (`engine.api._authenticate`,
+`_remember`, `_release`: sign-in or Bearer key, CSRF for cookie-authenticated
+writes, unknown query parameters, Idempotency-Key on POST) and asks `access.can`
+through `engine.api.require`; it exempts itself from Flask-WTF's global CSRF
+check the way web.py exempts `api` (the pipeline does that check itself).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, request, send_file, url_for
+from ulid import ULID
+
+from . import access, spreadsheets as ss
+from .api import (BadRequest, _authenticate, _release, _remember, endpoint, instance, json_response,
+                  require)
+from .auth import csrf
+from .errors import NotFound
+
+spreadsheets = Blueprint("spreadsheets", __name__)
+csrf.exempt(spreadsheets)
+spreadsheets.before_request(_authenticate)
+spreadsheets.after_request(_remember)
+spreadsheets.teardown_request(_release)
+
+#: uploads larger than this run as a background job unless the caller says async=0
+ASYNC_BYTES = 1024 * 1024
+
+
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = (request.values.get(name) or default).strip()
+    if value not in allowed:
+        raise BadRequest(f"{name}: use {' or '.join(allowed)}, not {value!r}",
+                         [{"location": name, "message": f"use {' or '.join(allowed)}", "code": "invalid"}])
+    return value
+
+
+def _lang() -> str:
+    return (request.values.get("lang") or ss.DEFAULT_LANG).strip() or ss.DEFAULT_LANG
+
+
+def _download(tmp, name: str, fmt: str):
+    tmp.seek(0)
+    return send_file(tmp, mimetype=ss.XLSX_MIME if fmt == "xlsx" else ss.CSV_MIME,
+                     as_attachment=True, download_name=f"{name}.{fmt}", max_age=0)
+
+
+@spreadsheets.get("/apps/<app_key>/forms/<form_key>/export")
+@endpoint("format", "filter", "sort", "fields", "lang", "header")
+def export(app_key, form_key):
+    """The form's records (filtered, sorted, chosen columns) as an .xlsx or UTF-8 (BOM) .csv file."""
+    who = require(access.READ, app_key, form_key)
+    ff = instance()
+    _app, form = ff.form(app_key, form_key)
+    fmt = _choice("format", ss.FORMATS, "xlsx")
+    header = _choice("header", ("label", "key"), "label")
+    lang = _lang()
+    tmp = tempfile.TemporaryFile()
+    try:
+        ss.export_records(ff, app_key, form_key, tmp, format=fmt, filter=request.args.get("filter"),
+                          sort=request.args.get("sort"), fields=request.args.get("fields"),
+                          lang=lang, header=header, caller=who)
+    except Exception:
+        tmp.close()
+        raise
+    return _download(tmp, ss.label_of(form, lang), fmt)
+
+
+@spreadsheets.get("/apps/<app_key>/forms/<form_key>/import/template")
+@endpoint("format", "lang")
+def template(app_key, form_key):
+    """An empty file with the headers an import expects (xlsx: plus a 说明/Notes sheet)."""
+    require(access.READ, app_key, form_key)
+    ff = instance()
+    _app, form = ff.form(app_key, form_key)
+    fmt = _choice("format", ss.FORMATS, "xlsx")
+    lang = _lang()
+    tmp = tempfile.TemporaryFile()
+    ss.write_template(ff, app_key, form_key, tmp, format=fmt, lang=lang)
+    suffix = "导入模板" if lang == "zh-CN" else " import template"
+    return _download(tmp, f"{ss.label_of(form, lang)}{suffix}", fmt)
+
+
+def _mapping() -> dict | None:
+    raw = request.values.get("mapping")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        mapping = json.loads(raw)
+    except ValueError as err:
+        raise BadRequest(f"mapping: not valid JSON: {err}",
+                         [{"location": "mapping", "message": "not valid JSON", "code": "json"}]) from None
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and (v is None or isinstance(v, str))
+                                                for k, v in mapping.items()):
+        raise BadRequest("mapping: a JSON object of {column header: field key or null}",
+                         [{"location": "mapping", "message": "expected an object of strings", "code": "type"}])
+    return mapping
+
+
+def _async(size: int) -> bool:
+    value = request.values.get("async")
+    if value is None or value == "":
+        return size > ASYNC_BYTES
+    low = value.lower()
+    if low in ("1", "true", "yes"):
+        return True
+    if low in ("0", "false", "no"):
+        return False
+    raise BadRequest("async: use 1 or 0", [{"location": "async", "message": "expected 1 or 0", "code": "type"}])
+
+
+@spreadsheets.post("/apps/<app_key>/forms/<form_key>/import")
+@endpoint("mode", "mapping", "async", "lang", "sheet", "format")
+def import_(app_key, form_key):
+    """Import an uploaded .xlsx/.csv: 200 with the report, 422 when all_or_nothing found bad rows,
+    202 with a job URL when it runs in the background."""
+    who = require(access.WRITE, app_key, form_key)
+    ff = instance()
+    ff.form(app_key, form_key)  # 404 before reading the upload
+    upload = request.files.get("file")
+    if upload is None:
+        raise BadRequest("send the file as multipart/form-data in a part named 'file'",
+                         [{"location": "file", "message": "missing", "code": "required"}])
+    mode = _choice("mode", ss.MODES, "all_or_nothing")
+    mapping = _mapping()
+    lang = _lang()
+    sheet = request.values.get("sheet") or None
+    fmt = request.values.get("format") or None
+    filename = Path(upload.filename or "upload").name
+    path = ss.imports_dir(ff) / f"{ULID()!s}{Path(filename).suffix.lower()[:8]}"
+    upload.save(path)
+    try:
+        size = path.stat().st_size
+        # refuse what can be refused at once (empty, wrong type, too large) before queueing
+        ss.check_file(str(path), filename, fmt)
+        if _async(size):
+            job_id = ss.submit_import(ff, app_key, form_key, path, actor=who.id, filename=filename,
+                                      format=fmt, mode=mode, mapping=mapping, lang=lang, sheet=sheet)
+            path = None  # the job owns the file now (and deletes it)
+            url = url_for("spreadsheets.job", job_id=job_id)
+            return json_response({"job": job_id, "status": "queued", "url": url}, 202,
+                                 {"Location": url})
+        report = ss.import_file(ff, app_key, form_key, str(path), filename=filename, format=fmt,
+                                mode=mode, mapping=mapping, actor=who.id, lang=lang, sheet=sheet)
+    finally:
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    if not report["ok"] and mode == "all_or_nothing":
+        errors = [{"location": e["location"], "message": e["message"], "code": e["code"],
+                   "row": e["row"], "column": e["column"], "field": e["field"]} for e in report["errors"]]
+        detail = (f"{report['failed']} of {report['rows']} rows are invalid; nothing was imported "
+                  f"(first: {report['lines'][0]})")
+        body = {"type": "about:blank", "title": "Import refused", "status": 422, "detail": detail,
+                "errors": errors, **{k: v for k, v in report.items() if k not in ("errors",)}}
+        response = json_response(body, 422)
+        response.mimetype = "application/problem+json"
+        return response
+    return json_response(report, 200)
+
+
+@spreadsheets.get("/jobs/<job_id>")
+@endpoint()
+def job(job_id):
+    """A background job's status, progress (rows done of total) and, when done, its result."""
+    from workflows import jobs
+    who = require(access.READ)
+    ff = instance()
+    try:
+        state = jobs.state(ff, job_id)
+    except NotFound:
+        raise NotFound(f"no job {job_id!r}") from None
+    if not who.is_admin and state["created_by"] != who.id:
+        raise NotFound(f"no job {job_id!r}")  # others' jobs are not revealed
+    return json_response(state, 200)

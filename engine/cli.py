@@ -337,3 +337,13 @@ def db_upgrade():
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.command()
+@click.option("--queue", "queues", multiple=True, help="Queue to serve (repeatable; default: all formflow queues).")
+@click.option("--burst", is_flag=True, help="Run what is due, then exit.")
+@friendly
+def worker(queues, burst):
+    """Run a background worker: RQ jobs, the outbox relay and scheduled triggers."""
+    from workflows.worker import run
+    run(_instance(), queues=list(queues) or None, burst=burst)

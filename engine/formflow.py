@@ -56,8 +56,10 @@ class Formflow:
         if conn is None:
             with self.db.read() as conn:
                 return self.installed(conn)
-        catalog = tuple(conn.execute(sa.select(tables.apps.c.key, tables.apps.c.version)
-                                     .order_by(tables.apps.c.key)).all())
+        # driver-level SQL: this runs once per operation, SQLAlchemy's statement
+        # machinery would cost more than the query itself
+        catalog = tuple(map(tuple, conn.exec_driver_sql(
+            "SELECT key, version FROM ff_apps ORDER BY key").fetchall()))
         if catalog != self._catalog:
             with self._lock:
                 self._reload(conn, catalog)

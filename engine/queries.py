@@ -116,33 +116,90 @@ def _cursor_default(value):
     return str(value)
 
 
-def _after(keys: list[SortKey], id_col, values: list, dialect: str):
-    """WHERE clause selecting rows strictly after `values` in the sort order (nulls first ascending)."""
-    last_id = values[-1]
+def _after(keys: list[SortKey], id_col, nulls: tuple[bool, ...]):
+    """WHERE clause selecting rows strictly after the cursor (bound as :cur0.. :cur_id).
+
+    `nulls` says which cursor values are blank: blanks sort first ascending and last
+    descending, which changes the shape of the condition (so it is part of the cache key).
+    """
     clauses = []
     equal_prefix = []
-    for key, value in zip(keys, values):
-        if value is None:
+    for i, (key, is_null) in enumerate(zip(keys, nulls)):
+        if is_null:
             after = key.expr.is_not(None) if not key.desc else sa.false()
             same = key.expr.is_(None)
         else:
-            bound = sa.literal(value) if key.sql_type != "number" else sa.literal(value, sa.Numeric())
+            bound = sa.bindparam(f"cur{i}", type_=sa.Numeric() if key.sql_type == "number" else sa.String())
             after = key.expr > bound if not key.desc else sa.or_(key.expr < bound, key.expr.is_(None))
             same = key.expr == bound
         clauses.append(sa.and_(*equal_prefix, after))
         equal_prefix.append(same)
     desc = keys[-1].desc if keys else False
-    clauses.append(sa.and_(*equal_prefix, id_col < last_id if desc else id_col > last_id))
+    last = sa.bindparam("cur_id", type_=sa.String())
+    clauses.append(sa.and_(*equal_prefix, id_col < last if desc else id_col > last))
     return sa.or_(*clauses)
 
 
+# Compiled page statements by (form version, filter, sort, limit, trash, cursor shape):
+# translating a filter and compiling the statement costs several times the query
+# itself, and the same list view is asked for again and again.
+_PAGE_SQL: dict[tuple, tuple] = {}
+_PAGE_SQL_MAX = 4_096
+
+
+def _sort_count(sort) -> int:
+    if not sort:
+        return 0
+    parts = sort.split(",") if isinstance(sort, str) else list(sort)
+    return len(parts)
+
+
 def list_records(conn, ff, form, *, filter: str | None = None, sort=None, limit: int | None = None,
-                 cursor: str | None = None, trash: bool = False, extra_where=None) -> Page:
-    """A page of records of `form` (live ones, or the trash)."""
+                 cursor: str | None = None, trash: bool = False, extra_where=None,
+                 extra_key: str | None = None) -> Page:
+    """A page of records of `form` (live ones, or the trash).
+
+    `extra_where` (e.g. row-level permission rules) is ANDed to the filter; give a
+    stable `extra_key` describing it to let the compiled statement be cached.
+    """
     from .records import to_record
     limit = defaults.PAGE_SIZE if limit is None else limit
-    if not isinstance(limit, int) or limit < 1 or limit > defaults.MAX_PAGE_SIZE:
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or limit > defaults.MAX_PAGE_SIZE:
         raise QueryError(f"limit: must be between 1 and {defaults.MAX_PAGE_SIZE}")
+    values: list = []
+    if cursor:
+        values = decode_cursor(cursor, _sort_count(sort))
+    nulls = tuple(v is None for v in values[:-1])
+    cache_key = (form.id, id(form), filter, sort if not isinstance(sort, list) else tuple(sort), limit,
+                 trash, bool(cursor), nulls, extra_key, ff.db.dialect)
+    entry = _PAGE_SQL.get(cache_key) if (extra_where is None or extra_key is not None) else None
+    if entry is None:
+        entry = _compile_page(conn, ff, form, filter, sort, limit, trash, bool(cursor), nulls, extra_where)
+        if extra_where is None or extra_key is not None:
+            if len(_PAGE_SQL) >= _PAGE_SQL_MAX:
+                _PAGE_SQL.clear()
+            _PAGE_SQL[cache_key] = entry
+    sql, order, base, keys = entry
+    params = dict(base)
+    if cursor:
+        for i, v in enumerate(values[:-1]):
+            if v is not None:
+                params[f"cur{i}"] = v
+        params["cur_id"] = values[-1]
+    bound = tuple(params[name] for name in order) if order is not None else params
+    rows = conn.exec_driver_sql(sql, bound).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    width = len(storage.ROW_COLUMNS)
+    records = [to_record(form, dict(zip(storage.ROW_COLUMNS, r))) for r in rows]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor([*(_plain(v) for v in last[width:width + len(keys)]), last[0]])
+    return Page(records, next_cursor)
+
+
+def _compile_page(conn, ff, form, filter, sort, limit, trash, has_cursor, nulls, extra_where):
     ft = ff.form_table(form)
     keys = parse_sort(form, ft, sort)
     where = [ft.c.deleted_at.is_not(None) if trash else ft.c.deleted_at.is_(None)]
@@ -151,9 +208,8 @@ def list_records(conn, ff, form, *, filter: str | None = None, sort=None, limit:
         where.append(clause)
     if extra_where is not None:
         where.append(extra_where)
-    if cursor:
-        values = decode_cursor(cursor, len(keys))
-        where.append(_after(keys, ft.c.id, values, ff.db.dialect))
+    if has_cursor:
+        where.append(_after(keys, ft.c.id, nulls))
     order = []
     for key in keys:
         order.append(key.expr.desc().nulls_last() if key.desc else key.expr.asc().nulls_first())
@@ -161,17 +217,12 @@ def list_records(conn, ff, form, *, filter: str | None = None, sort=None, limit:
     order.append(ft.c.id.desc() if last_desc else ft.c.id.asc())
     # the sort values ride along in the page query, so the next cursor costs nothing extra
     sort_cols = [k.expr.label(f"_sort{i}") for i, k in enumerate(keys)]
-    query = sa.select(ft.table, *sort_cols).where(*where).order_by(*order).limit(limit + 1)
-    rows = conn.execute(query).mappings().all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    records = [to_record(form, r) for r in rows]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1]
-        sort_values = [last[f"_sort{i}"] for i in range(len(keys))]
-        next_cursor = encode_cursor([*(_plain(v) for v in sort_values), last["id"]])
-    return Page(records, next_cursor)
+    columns = [ft.c[name] for name in storage.ROW_COLUMNS]
+    query = sa.select(*columns, *sort_cols).where(*where).order_by(*order).limit(limit + 1)
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    order_names = list(compiled.positiontup) if compiled.positiontup is not None else None
+    base = {k: v for k, v in compiled.params.items() if not k.startswith("cur")}
+    return str(compiled), order_names, base, keys
 
 
 def count_records(conn, ff, form, *, filter: str | None = None, trash: bool = False, extra_where=None) -> int:

@@ -79,10 +79,10 @@ class Records:
     def get(self, app_key: str, form_key: str, record_id: str, *, include_deleted: bool = False,
             conn: sa.Connection | None = None) -> dict:
         """One record as a dict of field keys plus `_` system fields; NotFound if absent."""
-        app, form = self.ff.form(app_key, form_key)
         if conn is None:
             with self.db.read() as conn:
                 return self.get(app_key, form_key, record_id, include_deleted=include_deleted, conn=conn)
+        app, form = self.ff.form(app_key, form_key, conn=conn)
         row = self._row(conn, form, record_id)
         if row is None or (row["deleted_at"] is not None and not include_deleted):
             raise NotFound(f"record {record_id!r} not found in {app.key}.{form.key}")
@@ -424,10 +424,9 @@ class Records:
         if not isinstance(record_id, str) or len(record_id) > 40:
             return None
         ft = self.ff.form_table(form)
-        query = sa.select(ft.table).where(ft.c.id == record_id)
-        if for_update and self.db.dialect == "postgresql":
-            query = query.with_for_update()
-        return conn.execute(query).mappings().first()
+        sql = ft.by_id_sql(for_update and self.db.dialect == "postgresql")
+        row = conn.exec_driver_sql(sql, (record_id,) if self.db.dialect == "sqlite" else {"id": record_id}).first()
+        return None if row is None else dict(zip(storage.ROW_COLUMNS, row))
 
     def _live_row(self, conn, app, form, record_id, expected_version):
         row = self._row(conn, form, record_id, for_update=True)

@@ -182,6 +182,9 @@ def export_cell(field, value: Any, fmt: str, caller: Any = None) -> Any:
     if isinstance(j, dict):
         if vt.name == "location":
             return f"{j['lng']},{j['lat']}"
+        parts = getattr(vt, "parts", None)  # address: province/city/district/detail, in that order
+        if parts:
+            j = {p: j.get(p) for p in parts if p in j}
         return escape_text(_json_text(j))
     return escape_text(str(j))
 

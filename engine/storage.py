@@ -25,6 +25,7 @@ from . import columns, tables
 
 SYSTEM_COLUMNS = ("id", "owner", "created_at", "created_by", "updated_at", "updated_by",
                   "version", "deleted_at")
+ROW_COLUMNS = SYSTEM_COLUMNS + ("data", "folded")
 
 
 def table_name(form_id: str) -> str:
@@ -70,6 +71,13 @@ class FormTable:
     @property
     def c(self):
         return self.table.c
+
+    def by_id_sql(self, for_update: bool = False) -> str:
+        """Driver-level SQL selecting one row by id (ROW_COLUMNS order); the hottest read."""
+        cols = ", ".join(ROW_COLUMNS)
+        if self.dialect == "postgresql":
+            return f'SELECT {cols} FROM "{self.table.name}" WHERE id = %(id)s' + (" FOR UPDATE" if for_update else "")
+        return f'SELECT {cols} FROM "{self.table.name}" WHERE id = ?'
 
     def value(self, field_id: str, sql_type: str | None, folded: bool = False) -> sa.ColumnElement:
         """The stored scalar of a field as SQL (see columns.stored_value)."""

@@ -121,7 +121,12 @@ def check_target(url: str | httpx.URL, *, allow: AllowList | None = None,
     allow = AllowList.from_env() if allow is None else allow
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        addresses = (resolver or system_resolver)(host, port)
+        addresses = [str(ipaddress.ip_address(host))]       # an IP literal needs no resolver
+    except ValueError:
+        addresses = None
+    try:
+        if addresses is None:
+            addresses = (resolver or system_resolver)(host, port)
     except (OSError, UnicodeError) as exc:
         raise OutboundRefused(f"cannot resolve {host!r}: {exc}", request=request) from None
     if not addresses:

@@ -130,17 +130,20 @@ class Expr:
 
 
 class Translator:
-    def __init__(self, schema, resolve, dialect, now):
+    def __init__(self, schema, resolve, dialect, now, constants=None):
         if dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported dialect {dialect!r}")
         self.schema = schema
         self.resolve = resolve
         self.pg = dialect == "postgresql"
         self.context = {"now": now} if now is not None else {}
+        # $ built-ins given as constants (e.g. $user of a permission rule) fold like literals
+        self.constants = frozenset(constants or ())
+        self.context.update(constants or {})
 
     # -- helpers ---------------------------------------------------------------
     def _constant(self, node: Node):
-        if _has_refs(node):
+        if _has_refs(node, self.constants):
             return None
         v = compile_node(node)({}, self.context)
         if v.__class__ is ErrorValue:
@@ -316,7 +319,7 @@ class Translator:
         if fdef is None or fdef.name not in ("LEFT", "RIGHT") or op not in ("=", "<>"):
             return None
         lit = self._constant(b)
-        field = self.term(a.args[0]) if not _has_refs(b) else None
+        field = self.term(a.args[0]) if not _has_refs(b, self.constants) else None
         n = self._constant(a.args[1]) if len(a.args) == 2 else Lit(Decimal(1))
         if not (isinstance(field, Col) and field.type == "text" and lit is not None
                 and lit.type == "text" and n is not None and n.type == "number"):
@@ -366,6 +369,14 @@ class Translator:
 
     def contains(self, node):
         hay, needle = node.args
+        folded = self._constant(hay) if hay.kind != "list" else None
+        if folded is not None and isinstance(folded.value, list):
+            # a constant list such as $user.departments: membership as in a list literal
+            items = [Lit(v) for v in folded.value]
+            if any(i.type is None for i in items):
+                raise NotInSQL("CONTAINS needs a list of single values in SQL")
+            t = self.term(needle)
+            return sa.or_(*[self.compare("=", t, i) for i in items]) if items else sa.false()
         if hay.kind == "list":
             items = [self._constant(x) for x in hay.args]
             if any(i is None for i in items):
@@ -448,10 +459,12 @@ def _truthy(v) -> bool:
     return b is True
 
 
-def _has_refs(node: Node) -> bool:
+def _has_refs(node: Node, constants=frozenset()) -> bool:
+    if node.kind == "builtin" and node.value[0] in constants:
+        return False
     if node.kind in ("field", "builtin"):
         return True
-    return any(_has_refs(x) for x in node.args)
+    return any(_has_refs(x, constants) for x in node.args)
 
 
 def _describe(node: Node) -> str:
@@ -463,16 +476,19 @@ def _describe(node: Node) -> str:
 
 
 def to_sql(source: str, schema: Mapping[str, FieldSig], resolve: Callable, dialect: str,
-           now: datetime | None = None):
+           now: datetime | None = None, constants: Mapping | None = None):
     """The SQL condition selecting exactly the records for which `source` is TRUE.
 
     Raises the static ExprError subclasses for invalid sources and NotInSQL when part of
     the expression has no exact SQL form. `now` fixes TODAY()/NOW() (default: the clock).
+    `constants` gives $ built-ins whose values are known at translation time
+    (`{"user": {...}}` for permission rules): they are folded in Python like literals,
+    and `CONTAINS($user.departments, field)` becomes a membership test.
     """
     compile_expression(source, schema)          # static checks first
     if now is None:
         now = datetime.now().replace(microsecond=0)
-    return Translator(dict(schema), resolve, dialect, now).condition(parse(source))
+    return Translator(dict(schema), resolve, dialect, now, constants).condition(parse(source))
 
 
 _ = (equal,)

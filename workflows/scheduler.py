@@ -1,0 +1,2 @@
+def tick(ff):
+    return 0

@@ -24,7 +24,14 @@ def upgrade(engine: sa.Engine, revision: str = "heads") -> None:
 
 
 def current(engine: sa.Engine) -> str | None:
-    """The applied revision, or None for an empty database."""
+    """The applied revision(s), or None for an empty database."""
     from alembic.runtime.migration import MigrationContext
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ", ".join(sorted(heads)) or None
+
+
+def newest() -> str:
+    """The newest revision(s) this code ships."""
+    from alembic.script import ScriptDirectory
+    return ", ".join(sorted(ScriptDirectory(str(SCRIPT_LOCATION)).get_heads()))

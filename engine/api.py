@@ -147,6 +147,8 @@ def if_match_version(resource_id: str) -> int | None:
     if header is None or header.strip() == "*":
         return None
     for tag in request.if_match.as_set():
+        if not tag:  # e.g. `If-Match: ""`
+            continue
         rid, _, version = tag.rpartition("-")
         if rid == resource_id and version.isdigit():
             return int(version)

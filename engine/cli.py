@@ -335,10 +335,6 @@ def db_upgrade():
     click.echo(f"Database {ff.db.url} is at revision {current(ff.db.engine)}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 @main.command()
 @click.option("--queue", "queues", multiple=True, help="Queue to serve (repeatable; default: all formflow queues).")
 @click.option("--burst", is_flag=True, help="Run what is due, then exit.")
@@ -347,3 +343,8 @@ def worker(queues, burst):
     """Run a background worker: RQ jobs, the outbox relay and scheduled triggers."""
     from workflows.worker import run
     run(_instance(), queues=list(queues) or None, burst=burst)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+

@@ -13,6 +13,13 @@ from . import access, defaults
 from .api import api, endpoint, instance, json_response, principal, require
 
 VERSION = "1.0.0"
+#: paths other modules add to the static document (e.g. spreadsheet import/export), by `register_paths`
+EXTRA_PATHS: dict = {}
+
+
+def register_paths(paths: dict) -> None:
+    """Add OpenAPI path items (keys relative to /api/v1) to the static document."""
+    EXTRA_PATHS.update(paths)
 
 ID = {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[^/:]+$"}
 PROBLEM = {
@@ -297,6 +304,7 @@ def static_document() -> dict:
     }
     paths.update(_record_paths("/apps/{app_key}/forms/{form_key}/records", [app_p, form_p], "Record",
                                "RecordInput", "RecordPage", "records"))
+    paths.update(copy.deepcopy(EXTRA_PATHS))
     return {
         "openapi": "3.1.0",
         "info": {"title": "formflow REST API", "version": VERSION,

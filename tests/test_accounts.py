@@ -202,3 +202,12 @@ def test_cli_key_revoke_and_user_passwd(api, db_url, tmp_path):
     assert api.client.get(TICKETS, headers=bearer(key)).status_code == 401
     assert run("user", "passwd", "admin", "--password-stdin", input="a brand new secret\n").exit_code == 0
     assert login(api.client, password="a brand new secret").status_code == 200
+
+
+def test_the_sign_in_page_carries_a_csrf_token_and_refuses_posts_without_it(api):
+    import re
+    page = api.client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert api.client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 400
+    r = api.client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/apps")

@@ -194,3 +194,9 @@ def test_batch_over_1000_records_is_413(api):
 def test_unknown_routes_under_the_api_are_404_problems(api):
     r = api.client.get("/api/v1/nowhere", headers=api.auth)
     assert r.status_code == 404 and r.mimetype == "application/problem+json"
+
+
+def test_an_empty_if_match_tag_is_412_not_a_server_error(api):
+    rid = create(api).json["_id"]
+    r = api.client.patch(f"{TICKETS}/{rid}", json={}, headers=bearer(api.key, **{"If-Match": '""'}))
+    assert r.status_code == 412

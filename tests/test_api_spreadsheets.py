@@ -215,3 +215,8 @@ def test_a_retried_import_with_an_idempotency_key_imports_once(web):
     assert first.get_json()["created"] == 2
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.get_json() == first.get_json() and count(web.ff) == 2
+
+
+def test_an_upload_over_the_body_limit_is_a_413_problem(web):
+    web.app.config["MAX_CONTENT_LENGTH"] = 2_000
+    assert_problem(upload(web, xlsx_bytes([HEADERS, *[[f"C{i}", "x" * 50, None, i] for i in range(50)]])), 413)

@@ -56,10 +56,11 @@ def _download(tmp, name: str, fmt: str):
                      as_attachment=True, download_name=f"{name}.{fmt}", max_age=0)
 
 
-@spreadsheets.get("/apps/<app_key>/forms/<form_key>/export")
+@spreadsheets.get("/apps/<app>/forms/<form>/export")
 @endpoint("format", "filter", "sort", "fields", "lang", "header")
-def export(app_key, form_key):
+def export(app, form):
     """The form's records (filtered, sorted, chosen columns) as an .xlsx or UTF-8 (BOM) .csv file."""
+    app_key, form_key = app, form
     who = require(access.READ, app_key, form_key)
     ff = instance()
     _app, form = ff.form(app_key, form_key)
@@ -77,10 +78,11 @@ def export(app_key, form_key):
     return _download(tmp, ss.label_of(form, lang), fmt)
 
 
-@spreadsheets.get("/apps/<app_key>/forms/<form_key>/import/template")
+@spreadsheets.get("/apps/<app>/forms/<form>/import/template")
 @endpoint("format", "lang")
-def template(app_key, form_key):
+def template(app, form):
     """An empty file with the headers an import expects (xlsx: plus a 说明/Notes sheet)."""
+    app_key, form_key = app, form
     require(access.READ, app_key, form_key)
     ff = instance()
     _app, form = ff.form(app_key, form_key)
@@ -120,11 +122,12 @@ def _async(size: int) -> bool:
     raise BadRequest("async: use 1 or 0", [{"location": "async", "message": "expected 1 or 0", "code": "type"}])
 
 
-@spreadsheets.post("/apps/<app_key>/forms/<form_key>/import")
+@spreadsheets.post("/apps/<app>/forms/<form>/import")
 @endpoint("mode", "mapping", "async", "lang", "sheet", "format")
-def import_(app_key, form_key):
+def import_(app, form):
     """Import an uploaded .xlsx/.csv: 200 with the report, 422 when all_or_nothing found bad rows,
     202 with a job URL when it runs in the background."""
+    app_key, form_key = app, form
     who = require(access.WRITE, app_key, form_key)
     ff = instance()
     ff.form(app_key, form_key)  # 404 before reading the upload
@@ -148,7 +151,7 @@ def import_(app_key, form_key):
             job_id = ss.submit_import(ff, app_key, form_key, path, actor=who.id, filename=filename,
                                       format=fmt, mode=mode, mapping=mapping, lang=lang, sheet=sheet)
             path = None  # the job owns the file now (and deletes it)
-            url = url_for("spreadsheets.job", job_id=job_id)
+            url = url_for("spreadsheets.job", job=job_id)
             return json_response({"job": job_id, "status": "queued", "url": url}, 202,
                                  {"Location": url})
         report = ss.import_file(ff, app_key, form_key, str(path), filename=filename, format=fmt,
@@ -170,10 +173,11 @@ def import_(app_key, form_key):
     return json_response(report, 200)
 
 
-@spreadsheets.get("/jobs/<job_id>")
+@spreadsheets.get("/jobs/<job>")
 @endpoint()
-def job(job_id):
+def job(job):
     """A background job's status, progress (rows done of total) and, when done, its result."""
+    job_id = job
     from workflows import jobs
     who = require(access.READ)
     ff = instance()
@@ -184,3 +188,46 @@ def job(job_id):
     if not who.is_admin and state["created_by"] != who.id:
         raise NotFound(f"no job {job_id!r}")  # others' jobs are not revealed
     return json_response(state, 200)
+
+
+def _document_paths() -> None:
+    """Advertise these routes in the static OpenAPI document (engine.openapi)."""
+    from . import openapi as oa
+    app_form = [oa._path_param("app", {"type": "string"}), oa._path_param("form", {"type": "string"})]
+    q = lambda name, schema, desc="": {"name": name, "in": "query", "schema": schema,  # noqa: E731
+                                       **({"description": desc} if desc else {})}
+    fmt = q("format", {"type": "string", "enum": ["xlsx", "csv"]}, "File format (default xlsx)")
+    lang = q("lang", {"type": "string", "enum": ["zh-CN", "en"]}, "Language of the header labels")
+    binary = {"description": "The file", "content": {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}},
+        "text/csv": {"schema": {"type": "string"}}}}
+    job = {"type": "object", "required": ["id", "status"], "properties": {
+        "id": {"type": "string"}, "kind": {"type": "string"}, "status": {"type": "string"},
+        "progress": {"type": "integer"}, "total": {"type": ["integer", "null"]},
+        "result": {}, "error": {}}, "additionalProperties": True}
+    report = {"type": "object", "additionalProperties": True}
+    import_op = oa._post("Import rows from an Excel or CSV file through the record lifecycle",
+                         {**oa._resp("Import report", report), **oa._resp("Accepted: runs as a job", job, 202)},
+                         params=[*app_form, q("mode", {"type": "string", "enum": ["all_or_nothing", "good_rows"]}),
+                                 q("async", {"type": "boolean"}), lang],
+                         tag="import/export")
+    import_op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}, "mapping": {"type": "string"},
+            "mode": {"type": "string"}}}}}}
+    import_op["responses"]["413"] = {"$ref": "#/components/responses/Problem413"}
+    oa.register_paths({
+        "/apps/{app}/forms/{form}/export": {"get": oa._op(
+            "Export records (filter, sort and column choice) as xlsx or csv", {"200": binary},
+            params=[*app_form, fmt, oa.Q["filter"], oa.Q["sort"], oa.Q["fields"], lang,
+                    q("header", {"type": "string", "enum": ["label", "key"]})], tag="import/export")},
+        "/apps/{app}/forms/{form}/import/template": {"get": oa._op(
+            "Download an empty import template with the form's headers", {"200": binary},
+            params=[*app_form, fmt, lang], tag="import/export")},
+        "/apps/{app}/forms/{form}/import": {"post": import_op},
+        "/jobs/{job}": {"get": oa._op("A background job's progress and result", oa._resp("The job", job),
+                                      params=[oa._path_param("job")], tag="import/export")},
+    })
+
+
+_document_paths()

@@ -345,6 +345,146 @@ def worker(queues, burst):
     run(_instance(), queues=list(queues) or None, burst=burst)
 
 
+# -- directory and access review (engine/directory.py, engine/access_review.py) -------
+
+def _user_ref(ff, ref: str) -> str:
+    """A user id from a user name or id."""
+    from . import users
+    from .errors import NotFound
+    try:
+        return users.get_user(ff, ref)["id"]
+    except NotFound:
+        return users.user_by_id(ff, ref)["id"]
+
+
+@main.group()
+def dept():
+    """Departments (a tree) and their members."""
+
+
+@dept.command("add")
+@click.argument("name")
+@click.option("--id", "dept_id", default=None, help="The department id (default: generated).")
+@click.option("--parent", default=None, help="Id of the parent department.")
+@click.option("--manager", default=None, help="User name or id of the manager.")
+@friendly
+def dept_add(name, dept_id, parent, manager):
+    """Create a department NAME."""
+    from . import directory
+    ff = _instance()
+    d = directory.add_department(ff, name, id=dept_id, parent=parent,
+                                 manager=_user_ref(ff, manager) if manager else None)
+    click.echo(f"Created department {d['id']} ({d['name']})")
+
+
+@dept.command("list")
+@friendly
+def dept_list():
+    """Print the department tree with managers and member counts."""
+    from . import directory
+    ff = _instance()
+
+    def show(nodes, depth):
+        for n in nodes:
+            members = len(directory.get_department(ff, n["id"])["members"])
+            manager = f", manager {n['manager_id']}" if n["manager_id"] else ""
+            click.echo(f"{'  ' * depth}{n['id']}\t{n['name']}\t{members} member(s){manager}")
+            show(n["children"], depth + 1)
+    show(directory.department_tree(ff), 0)
+
+
+@dept.command("member")
+@click.argument("dept_id")
+@click.argument("user")
+@click.option("--primary", is_flag=True, help="Make it the user's primary department.")
+@click.option("--remove", is_flag=True, help="Take the user out of the department.")
+@friendly
+def dept_member(dept_id, user, primary, remove):
+    """Put USER in (or with --remove take out of) department DEPT_ID."""
+    from . import directory
+    ff = _instance()
+    uid = _user_ref(ff, user)
+    if remove:
+        directory.remove_member(ff, dept_id, uid)
+        click.echo(f"Removed {user} from {dept_id}")
+    else:
+        directory.add_member(ff, dept_id, uid, primary=primary)
+        click.echo(f"Added {user} to {dept_id}" + (" (primary)" if primary else ""))
+
+
+@main.group()
+def role():
+    """Roles and who holds them."""
+
+
+@role.command("add")
+@click.argument("key")
+@click.option("--name", default=None)
+@friendly
+def role_add(key, name):
+    """Create a role KEY (as named in app definitions)."""
+    from . import directory
+    directory.add_role(_instance(), key, name)
+    click.echo(f"Created role {key}")
+
+
+@role.command("list")
+@friendly
+def role_list():
+    """Print every role and its members."""
+    from . import directory
+    for r in directory.list_roles(_instance()):
+        click.echo(f"{r['key']}\t{r['name']}\t{', '.join(r['members']) or '-'}")
+
+
+@role.command("grant")
+@click.argument("key")
+@click.argument("user")
+@friendly
+def role_grant(key, user):
+    """Give USER the role KEY."""
+    from . import directory
+    ff = _instance()
+    directory.grant_role(ff, key, _user_ref(ff, user))
+    click.echo(f"Granted {key} to {user}")
+
+
+@role.command("revoke")
+@click.argument("key")
+@click.argument("user")
+@friendly
+def role_revoke(key, user):
+    """Take the role KEY from USER."""
+    from . import directory
+    ff = _instance()
+    directory.revoke_role(ff, key, _user_ref(ff, user))
+    click.echo(f"Revoked {key} from {user}")
+
+
+@main.command("access-review")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(min=0),
+              help="Report accounts not signed in for this many days.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly
+def access_review_cmd(days, as_json):
+    """Inactive accounts, disabled users with API keys, who sees each sensitive field."""
+    from . import access_review
+    rep = access_review.report(_instance(), days)
+    if as_json:
+        click.echo(json.dumps(rep, ensure_ascii=False, default=str))
+        return
+    click.echo(f"Accounts inactive for {days} days or more: {len(rep['inactive'])}")
+    for u in rep["inactive"]:
+        click.echo(f"  {u['username']}\tlast sign-in {u['last_login_at'] or 'never'}")
+    click.echo(f"Disabled accounts still holding API keys: {len(rep['disabled_with_keys'])}")
+    for u in rep["disabled_with_keys"]:
+        click.echo(f"  {u['username']}\t{len(u['keys'])} key(s): {', '.join(k['prefix'] for k in u['keys'])}")
+    click.echo("Sensitive fields and who can see them:")
+    for f in rep["sensitive_fields"]:
+        readers = ", ".join(f"{r['username']} ({'masked' if r['masked'] else 'clear'})" for r in f["readers"])
+        click.echo(f"  {f['app']}.{f['form']}.{f['field']}\t{readers or 'nobody'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
 

@@ -38,6 +38,10 @@ from .model import (dependency_order, expression_reads, field_list, forms_index,
 Path = tuple  # of str | int
 Installed = Callable[[str, str], bool]
 
+#: Checks of optional sections (automations, ...) registered by the modules owning them:
+#: check(defn, add, installed) where add(path: tuple, message: str) reports a problem.
+SECTION_CHECKERS: list[Callable[[dict, Callable, Installed | None], None]] = []
+
 _ID_RE = re.compile(app_schema.ID_PATTERN[1:-1])
 _KEY_RE = re.compile(app_schema.KEY_PATTERN[1:-1])
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
@@ -61,6 +65,11 @@ def load_definition(source: dict | str | bytes, *, installed: Installed | None =
         problems.add((), "the definition is nested too deeply")
     if isinstance(doc, dict):
         _Checker(doc, problems, installed).run()
+        for check in SECTION_CHECKERS:
+            try:
+                check(doc, problems.add, installed)
+            except Exception as exc:  # a checker bug must not hide the other problems
+                problems.add((), f"could not be checked: {exc}")
     problems.raise_if_any()
     _assign_ids(doc)
     return canonical(doc)

@@ -47,7 +47,7 @@ SYSTEM_SCHEMAS = {
 }
 
 Q = {
-    "filter": {"name": "filter", "in": "query", "description": "An expression, e.g. `qty > 2 AND status = \"open\"`",
+    "filter": {"name": "filter", "in": "query", "description": "An expression, e.g. `AND(qty > 2, status = \"open\")`",
                "schema": {"type": "string", "maxLength": 2000}},
     "sort": {"name": "sort", "in": "query", "description": "Comma-separated keys, `-` for descending, e.g. `-_created_at,title`",
              "schema": {"type": "string", "maxLength": 500}},

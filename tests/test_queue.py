@@ -175,10 +175,7 @@ def test_a_worker_killed_mid_delivery_leads_to_redelivery_with_the_same_id(make_
         release.set()
         for w in workers:
             if w.poll() is None:
-                w.terminate()
-                try:
-                    w.wait(20)
-                except subprocess.TimeoutExpired:
-                    w.kill()
+                w.kill()
+                w.wait(20)
         rcv.stop()
         redis.Redis.from_url(redis_url).flushdb()

@@ -4,7 +4,9 @@ One process runs:
 - a relay thread: moves committed outbox events into tasks and hands due tasks
   (new ones, retries whose time has come, tasks whose worker died) to Redis;
 - the cron / date-field trigger scheduler (in the same thread);
-- an RQ SimpleWorker on the named queues (jobs run in this process, so a SIGKILL
+- an RQ SimpleWorker on the named queues. RQ's own scheduler process is not
+  started: retries and cron/date triggers are rows with a due time, handed to RQ
+  by the relay when due, so they survive a Redis flush (jobs run in this process, so a SIGKILL
   of the worker stops its delivery mid-flight; the task's lease then runs out and
   the relay hands it over again — with the same webhook-id).
 
@@ -68,6 +70,6 @@ def run(ff, *, queues: list[str] | None = None, burst: bool = False,
     names = list(queues or defaults.QUEUE_NAMES)
     worker = SimpleWorker([Queue(n, connection=connection) for n in names], connection=connection)
     try:
-        worker.work(with_scheduler=not burst, burst=burst, logging_level="WARNING")
+        worker.work(with_scheduler=False, burst=burst, logging_level="WARNING")
     finally:
         stop.set()

@@ -93,6 +93,19 @@ def revoke_key(ff, key_id: str, *, user_id: str | None = None) -> dict:
     return public_key(row)
 
 
+_VERIFY_SQL: dict[str, tuple[str, list[str]]] = {}
+
+
+def _verify_sql(dialect) -> tuple[str, list[str]]:
+    """The key look-up compiled once per dialect: it runs on every API request."""
+    if dialect.name not in _VERIFY_SQL:
+        k, u = tables.api_keys, tables.users
+        stmt = sa.select(k, u.c.username, u.c.display_name, u.c.is_admin, u.c.is_active, u.c.email) \
+            .join(u, u.c.id == k.c.user_id).where(k.c.key_hash == sa.bindparam("h"))
+        _VERIFY_SQL[dialect.name] = (str(stmt.compile(dialect=dialect)), [c.key for c in stmt.selected_columns])
+    return _VERIFY_SQL[dialect.name]
+
+
 def verify_key(ff, key: str) -> tuple[dict, dict] | None:
     """(key row, user row) for a valid, unrevoked key of an active user; None otherwise."""
     from .records import now_iso
@@ -100,10 +113,10 @@ def verify_key(ff, key: str) -> tuple[dict, dict] | None:
         return None
     k, u = tables.api_keys, tables.users
     with ff.db.read() as conn:
-        row = conn.execute(sa.select(k, u.c.username, u.c.display_name, u.c.is_admin, u.c.is_active,
-                                     u.c.email)
-                           .join(u, u.c.id == k.c.user_id).where(k.c.key_hash == hash_key(key))
-                           ).mappings().first()
+        sql, names = _verify_sql(conn.dialect)
+        params = (hash_key(key),) if conn.dialect.name == "sqlite" else {"h": hash_key(key)}
+        found = conn.exec_driver_sql(sql, params).first()
+        row = None if found is None else dict(zip(names, found))
     if row is None or row["revoked_at"] is not None or not row["is_active"]:
         return None
     now = now_iso()

@@ -416,12 +416,6 @@ def _translate(error) -> list[tuple[Path, str]]:
 
 
 # =========================================================================== semantic checks
-#: Semantic checks of optional sections (roles, permissions, ...), registered by the
-#: modules that own them: `check(doc, add)` reports each problem as add(path, message),
-#: path a tuple such as ("permissions", 0, "rows"). They run after the schema check.
-SECTION_CHECKERS: list[Callable[[dict, Callable[[Path, str], None]], None]] = []
-
-
 class _Checker:
     """Checks that need more than the schema; every problem goes to `problems`."""
 
@@ -440,8 +434,6 @@ class _Checker:
         for i, form in enumerate(self.forms):
             if isinstance(form, dict):
                 self._check_form(("forms", i), form)
-        for check in SECTION_CHECKERS:
-            check(self.doc, self.p.add)
 
     # ---- ids and keys ---------------------------------------------------------------
     def _walk_named(self):

@@ -54,6 +54,15 @@ class Formflow:
     def installed(self, conn: sa.Connection | None = None) -> dict[str, Any]:
         """Every installed app by key (cached; refreshed when any app's version changes)."""
         if conn is None:
+            # within one web request the catalog is checked once; writes check it again
+            # inside their own transaction, so they never validate against a stale version
+            from flask import g, has_request_context
+            if has_request_context():
+                apps = g.get("formflow_installed")
+                if apps is None:
+                    with self.db.read() as conn:
+                        apps = g.formflow_installed = self.installed(conn)
+                return apps
             with self.db.read() as conn:
                 return self.installed(conn)
         # driver-level SQL: this runs once per operation, SQLAlchemy's statement
@@ -168,9 +177,9 @@ class Formflow:
         """The next serial number of a field."""
         return self.computer.next_serial(conn, field)
 
-    def sync_links(self, conn, form, record_id, doc):
+    def sync_links(self, conn, form, record_id, doc, new=False):
         """Refresh the reverse-link rows of a record."""
-        return self.links.sync(conn, form, record_id, doc)
+        return self.links.sync(conn, form, record_id, doc, new)
 
     def dependents(self, conn, form, record_id):
         """Records whose lookups/rollups read this record."""

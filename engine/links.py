@@ -31,10 +31,11 @@ class Links:
                                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")})
         return errors
 
-    def sync(self, conn, form, record_id: str, doc: dict) -> None:
+    def sync(self, conn, form, record_id: str, doc: dict, new: bool = False) -> None:
         """Rewrite the reverse-link rows of one record from its stored document."""
-        conn.execute(tables.links.delete().where(tables.links.c.form_id == form.id,
-                                                 tables.links.c.record_id == record_id))
+        if not new:
+            conn.execute(tables.links.delete().where(tables.links.c.form_id == form.id,
+                                                     tables.links.c.record_id == record_id))
         rows = []
         for field in form.link_fields:
             ids = doc.get(field.id)

@@ -119,8 +119,8 @@ def rule_problem(source: str, schema: dict) -> str | None:
     return None
 
 
-def check(doc: dict, add: Callable[[tuple, str], None]) -> None:
-    """Semantic checks of `roles` and `permissions` (the schema has been checked already)."""
+def check(doc: dict, add: Callable[[tuple, str], None], installed: Any = None) -> None:
+    """Semantic checks of `roles` and `permissions` (definition.SECTION_CHECKERS protocol)."""
     from .model import field_list, forms_index
     roles = doc.get("roles")
     role_keys: set[str] = set()
@@ -146,11 +146,12 @@ def check(doc: dict, add: Callable[[tuple, str], None]) -> None:
                 add(path + ("key",), f"permission set {key!r} is declared twice")
             seen.add(key)
         who = pset.get("who") if isinstance(pset.get("who"), dict) else {}
-        for j, role in enumerate(who.get("roles") or []):
+        for j, role in enumerate(who.get("roles") if isinstance(who.get("roles"), list) else []):
             if isinstance(role, str) and role not in role_keys:
                 add(path + ("who", "roles", j), f"unknown role {role!r}: declare it in the app's `roles`"
                     + _hint(role, role_keys))
-        actions = [a for a in pset.get("actions") or [] if isinstance(a, str)]
+        actions = pset.get("actions") if isinstance(pset.get("actions"), list) else []
+        actions = [a if isinstance(a, str) else None for a in actions]
         form_key = pset.get("form")
         if form_key is None:
             for j, action in enumerate(actions):

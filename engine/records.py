@@ -351,7 +351,10 @@ class Records:
                       "recompute": "record.updated"}.get(action, f"record.{action}d")
         batch = []
         for (rid, version, changes, doc), rev_id in zip(items, rev_ids):
-            if link_ids and (action == "create" or link_ids & set(changes)):
+            if action == "create":
+                if link_ids & set(doc):
+                    self.ff.sync_links(conn, form, rid, doc, new=True)
+            elif link_ids & set(changes):
                 self.ff.sync_links(conn, form, rid, doc)
             if action == "create":
                 json_changes = {f.key: [None, f.type.to_json(changes[f.key])] for f in form.fields

@@ -132,8 +132,25 @@ def _type_then(name: str, cls: type) -> dict:
     return then
 
 
+#: Modules of the built-in sections (roles/permissions, automations). They register
+#: through the same `register_section` an extension uses; importing one also adds its
+#: semantic checks to engine.definition.SECTION_CHECKERS.
+SECTION_MODULES = ("engine.permission_model", "workflows.definition")
+
+
+def load_sections() -> None:
+    """Import the built-in section modules and let each register its schema (idempotent)."""
+    import importlib
+    for name in SECTION_MODULES:
+        module = importlib.import_module(name)
+        register = getattr(module, "register", None)
+        if register is not None:
+            register()
+
+
 def app_schema() -> dict:
     """The JSON Schema (draft 2020-12) of an app definition, from the current registries."""
+    load_sections()
     type_names = field_types.registry.names()
     field_props = copy.deepcopy(COMMON_FIELD_PROPERTIES)
     field_props["type"]["enum"] = type_names

@@ -28,6 +28,7 @@ class Formflow:
         self.db = Database(url)
         from .field_types import DateTimeType
         DateTimeType.timezone = self.config.timezone  # aware datetimes convert to the instance zone
+        from . import audit  # noqa: F401  (subscribes the audit log to record events)
         from .apps import Apps
         from .computed import Computer
         from .links import Links

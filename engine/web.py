@@ -33,6 +33,8 @@ def create_app(ff=None, **settings) -> Flask:
     app.register_blueprint(api, url_prefix="/api/v1")
     from .api_spreadsheets import spreadsheets
     app.register_blueprint(spreadsheets, url_prefix="/api/v1")
+    from .api_permissions import permissions_api
+    app.register_blueprint(permissions_api, url_prefix="/api/v1")
     from builder_ui import ui
     app.register_blueprint(ui)
     from .auth import csrf, init_auth

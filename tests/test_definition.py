@@ -72,7 +72,7 @@ class TestSchema:
 
     def test_reserved_sections_are_accepted_and_extensible(self):
         defn = example()
-        defn.update({"roles": [], "permissions": {}, "automations": [], "approvals": [],
+        defn.update({"roles": [], "permissions": [], "automations": [], "approvals": [],
                      "views": [{"anything": 1}], "dashboards": [], "settings": {"x": 1}})
         out = load_definition(defn)
         assert out["views"] == [{"anything": 1}]

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from engine.errors import FormflowError
 from engine.records import RecordContext
 from examples.webhook_receiver import Receiver
-from workflows import clock, defaults, deliveries, notifications, queue, webhooks
+from workflows import automations, clock, defaults, deliveries, notifications, queue, webhooks
 from workflows import tables as wt
 from workflows.transport import AllowList, SafeTransport
 
@@ -275,3 +275,112 @@ def test_a_thousand_events_with_ten_percent_errors_all_arrive(wf, receiver):
     assert titles == {str(i) for i in range(1000)}
     assert all(verified for _, verified in rcv.requests)
     assert {d["status"] for d in deliveries.list_for(wf, hook["id"], limit=1000)} == {"delivered"}
+
+
+# -- the HTTP API (workflows/api.py) ---------------------------------------------------------
+
+@pytest.fixture
+def client(repair):
+    """A test client with the workflows blueprint, an admin key and a plain user's key."""
+    from engine import api_keys, users
+    from engine.web import create_app
+    from workflows.api import workflows as bp
+    clock.use(repair, clock.FakeClock(dt.datetime.now(dt.timezone.utc)))
+    repair.workflows_transport = SafeTransport(allow=LOOPBACK)
+    app = create_app(repair, TESTING=True)
+    if "workflows" not in app.blueprints:
+        app.register_blueprint(bp, url_prefix="/api/v1")
+    admin = users.add_user(repair, "boss", "correct horse battery", admin=True)
+    bob = users.add_user(repair, "bob", "correct horse battery")
+    c = app.test_client()
+    c.ff = repair
+    c.admin = {"Authorization": "Bearer " + api_keys.create_key(repair, admin["id"], write=True)["key"]}
+    c.bob = {"Authorization": "Bearer " + api_keys.create_key(repair, bob["id"], write=True)["key"]}
+    c.bob_id = bob["id"]
+    return c
+
+
+def test_api_webhook_crud_deliveries_and_resend(client, receiver):
+    rcv = receiver()
+    assert client.get("/api/v1/webhooks").status_code == 401
+    r = client.post("/api/v1/webhooks", json={"url": "http://10.0.0.1/x", "app": "repair"}, headers=client.bob)
+    assert r.status_code == 400 and "url" in r.json["detail"]
+    r = client.post("/api/v1/webhooks", json={"url": rcv.url, "app": "repair", "form": "ticket"}, headers=client.bob)
+    assert r.status_code == 201 and r.json["secret"].startswith("whsec_") and r.json["owner"] == client.bob_id
+    hook_id = r.json["id"]
+    assert [h["id"] for h in client.get("/api/v1/webhooks", headers=client.bob).json["webhooks"]] == [hook_id]
+    client.ff.records.create("repair", "ticket", {"title": "api"})
+    queue.drain(client.ff)
+    log = client.get(f"/api/v1/webhooks/{hook_id}/deliveries", headers=client.bob).json["deliveries"]
+    assert len(log) == 1 and log[0]["status"] == "delivered"
+    one = client.get(f"/api/v1/deliveries/{log[0]['id']}", headers=client.bob).json
+    assert one["attempt_log"][0]["status_code"] == 204
+    assert client.post(f"/api/v1/deliveries/{log[0]['id']}:resend", headers=client.bob).status_code == 202
+    queue.drain(client.ff)
+    assert [m for m, _ in rcv.requests] == [log[0]["id"], log[0]["id"]]
+    r = client.post(f"/api/v1/webhooks/{hook_id}:replay", json={"since": "2000-01-01T00:00:00.000000Z"},
+                    headers=client.bob)
+    assert r.status_code == 202 and r.json == {"resent": 0}
+    r = client.patch(f"/api/v1/webhooks/{hook_id}", json={"enabled": False}, headers=client.bob)
+    assert r.json["enabled"] is False
+    rotated = client.post(f"/api/v1/webhooks/{hook_id}:rotate-secret", headers=client.bob).json
+    assert rotated["secret"] != one.get("secret")
+    assert client.delete(f"/api/v1/webhooks/{hook_id}", headers=client.bob).status_code == 204
+    assert client.get(f"/api/v1/webhooks/{hook_id}", headers=client.bob).status_code == 404
+
+
+def test_api_automations_hooks_buttons_runs_and_notifications(client):
+    ff = client.ff
+    defn = json.loads(json.dumps(ff.apps.export("repair"))) if hasattr(ff.apps, "export") else None
+    import copy as _copy
+    from tests.conftest import REPAIR_APP
+    defn = _copy.deepcopy(REPAIR_APP)
+    defn["automations"] = [
+        {"key": "inbound", "trigger": {"type": "webhook"},
+         "actions": [{"type": "create_record", "form": "ticket", "values": {"title": "$payload.subject"}}]},
+        {"key": "close", "trigger": {"type": "button", "form": "ticket"},
+         "actions": [{"type": "update_record", "form": "ticket", "values": {"status": '"closed"'}},
+                     {"type": "notify", "users": [client.bob_id], "title": '"closed " & title'}]}]
+    ff.apps.install(defn)
+    r = client.post("/api/v1/apps/repair/automations/inbound:hook-token", headers=client.bob)
+    assert r.status_code == 403
+    token = client.post("/api/v1/apps/repair/automations/inbound:hook-token", headers=client.admin).json["token"]
+    assert client.post(f"/api/v1/hooks/{token}", data="x", content_type="text/plain").status_code == 415
+    assert client.post(f"/api/v1/hooks/{token}", data="{bad", content_type="application/json").status_code == 400
+    assert client.post("/api/v1/hooks/hk_nope", json={}).status_code == 404
+    big = {"subject": "x" * (defaults.INBOUND_MAX_BYTES + 10)}
+    assert client.post(f"/api/v1/hooks/{token}", json=big).status_code == 413
+    r = client.post(f"/api/v1/hooks/{token}", json={"subject": "from outside"})
+    assert r.status_code == 202
+    queue.drain(ff)
+    run = client.get(f"/api/v1/automation-runs/{r.json['run']}", headers=client.admin).json
+    assert run["status"] == "done" and run["log"]["trigger"]["payload"] == {"subject": "from outside"}
+    rid = run["log"]["actions"][0]["created"]
+    r = client.post(f"/api/v1/apps/repair/automations/close:dry-run", json={"record": rid}, headers=client.admin)
+    assert r.status_code == 200 and r.json["dry_run"] is True
+    assert ff.records.get("repair", "ticket", rid)["status"] is None
+    r = client.post(f"/api/v1/apps/repair/forms/ticket/records/{rid}:run/close", headers=client.bob)
+    assert r.status_code == 200 and r.json["status"] == "done"
+    assert ff.records.get("repair", "ticket", rid)["status"] == "closed"
+    runs = client.get("/api/v1/apps/repair/automations/runs?automation=close", headers=client.admin).json["runs"]
+    assert {x["dry_run"] for x in runs} == {True, False}
+    again = client.post(f"/api/v1/automation-runs/{r.json['id']}:replay", headers=client.admin)
+    assert again.status_code == 202 and again.json["replay_of"] == r.json["id"]
+    notes = client.get("/api/v1/notifications?unread=1", headers=client.bob).json["notifications"]
+    assert [n["title"] for n in notes] == ["closed from outside"]
+    assert client.post("/api/v1/notifications:mark-read", json={"ids": [notes[0]["id"]]},
+                       headers=client.bob).json == {"marked": 1}
+    assert client.get("/api/v1/notifications?unread=1", headers=client.bob).json["notifications"] == []
+
+
+def test_inbound_hooks_are_rate_limited(client, monkeypatch):
+    import copy as _copy
+    from tests.conftest import REPAIR_APP
+    defn = _copy.deepcopy(REPAIR_APP)
+    defn["automations"] = [{"key": "inbound", "trigger": {"type": "webhook"},
+                            "actions": [{"type": "notify", "users": ["u"], "title": '"hi"'}]}]
+    client.ff.apps.install(defn)
+    monkeypatch.setattr(defaults, "INBOUND_RATE_PER_MINUTE", 3)
+    token = automations.create_hook_token(client.ff, "repair", "inbound")
+    codes = [client.post(f"/api/v1/hooks/{token}", json={}).status_code for _ in range(5)]
+    assert codes == [202, 202, 202, 429, 429]

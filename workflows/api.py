@@ -1,0 +1,271 @@
+"""HTTP endpoints of automations, webhooks and notifications (Blueprint `workflows`, under /api/v1).
+
+LEAD: register with `app.register_blueprint(workflows.api.workflows, url_prefix="/api/v1")`.
+Auth: this blueprint authenticates like engine/api.py (engine.auth.current_principal,
+CSRF for browser sessions on unsafe methods) and asks engine.access.can through
+engine.api.require — the ONE authorization decision. `POST /hooks/<token>` is
+public: the token is the secret (only its hash is stored).
+
+    POST   /hooks/<token>                                        inbound webhook → automation run (202)
+    GET    /webhooks                      POST /webhooks         subscriptions (admin: all; others: own)
+    GET    /webhooks/<id>   PATCH   DELETE                       one subscription
+    POST   /webhooks/<id>:rotate-secret                          new secret; the old one signs for a day
+    GET    /webhooks/<id>/deliveries?status=&limit=              delivery log
+    GET    /deliveries/<id>                                      one delivery with every attempt
+    POST   /deliveries/<id>:resend                               send again (same webhook-id)
+    POST   /webhooks/<id>:replay   {"since": "<ISO time>"}       resend every failed delivery since T
+    GET    /apps/<app>/automations/runs?automation=&status=&limit=   run log
+    GET    /automation-runs/<id>                                 one run with its log
+    POST   /automation-runs/<id>:replay                          run again on the same trigger snapshot
+    POST   /apps/<app>/automations/<key>:dry-run  {"record": id} | {"payload": {...}}
+    POST   /apps/<app>/automations/<key>:hook-token              token of an inbound-webhook automation
+    POST   /apps/<app>/forms/<form>/records/<id>:run/<key>       a button
+    GET    /notifications?unread=1        POST /notifications:mark-read {"ids": [...]} (no ids: all)
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import Blueprint, current_app, g, request
+
+from engine import access
+from engine.api import body_object, json_response, problem, require
+from engine.errors import FormflowError, NotFound
+from . import automations, defaults, deliveries, notifications, webhooks
+
+workflows = Blueprint("workflows", __name__)
+
+
+def _exempt_from_global_csrf() -> None:
+    # as for engine/api.py: CSRF is checked in _authenticate, for browser sessions only
+    from engine.auth import csrf
+    csrf.exempt(workflows)
+
+
+_exempt_from_global_csrf()
+_PUBLIC = {"workflows.inbound_hook"}
+
+
+def _ff():
+    return current_app.extensions["formflow"]
+
+
+@workflows.before_request
+def _authenticate():
+    from engine.auth import Unauthorized, csrf, current_principal
+    if request.endpoint in _PUBLIC:
+        return None
+    who = current_principal(_ff())
+    g.principal = who
+    if who is None:
+        raise Unauthorized("sign in, or send an API key as 'Authorization: Bearer <key>'")
+    if who.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        from flask_wtf.csrf import CSRFError
+        from engine.auth import Forbidden
+        try:
+            csrf.protect()
+        except CSRFError as err:
+            raise Forbidden(f"CSRF check failed ({err.description})") from None
+    return None
+
+
+def _limit(default: int = 50, most: int = 500) -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise FormflowError(f"limit: a number from 1 to {most}")
+    return int(raw)
+
+
+# -- inbound webhooks ---------------------------------------------------------------------
+
+_hits: dict[str, list[float]] = {}
+_hits_lock = threading.Lock()
+
+
+def _rate_limited(token: str) -> bool:
+    now = time.monotonic()
+    with _hits_lock:
+        recent = [t for t in _hits.get(token, []) if now - t < 60]
+        limited = len(recent) >= defaults.INBOUND_RATE_PER_MINUTE
+        if not limited:
+            recent.append(now)
+        _hits[token] = recent
+        if len(_hits) > 10_000:
+            _hits.clear()
+    return limited
+
+
+@workflows.post("/hooks/<token>")
+def inbound_hook(token):
+    if request.content_length is not None and request.content_length > defaults.INBOUND_MAX_BYTES:
+        return problem(413, "Payload too large", f"the body may have at most {defaults.INBOUND_MAX_BYTES} bytes")
+    if _rate_limited(token):
+        response = problem(429, "Too many requests", "slow down: this hook is rate-limited")
+        response.headers["Retry-After"] = "60"
+        return response
+    raw = request.get_data(cache=False)
+    if len(raw) > defaults.INBOUND_MAX_BYTES:
+        return problem(413, "Payload too large", f"the body may have at most {defaults.INBOUND_MAX_BYTES} bytes")
+    if (request.mimetype or "") != "application/json":
+        return problem(415, "Unsupported media type", "send the body as application/json")
+    import orjson
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        return problem(400, "Bad request", f"the body is not valid JSON: {err}")
+    try:
+        run_id = automations.receive_webhook(_ff(), token, payload)
+    except NotFound:
+        return problem(404, "Not found", "no such hook")
+    return json_response({"run": run_id, "status": "queued"}, 202)
+
+
+# -- webhook subscriptions ------------------------------------------------------------------
+
+def _own_hook(hook_id: str, with_secret: bool = False) -> dict:
+    who = require(access.ACCOUNT)
+    hook = webhooks.get(_ff(), hook_id, with_secret=with_secret)
+    if not who.is_admin and hook["owner"] != who.id:
+        raise NotFound(f"no webhook {hook_id!r}")
+    return hook
+
+
+@workflows.get("/webhooks")
+def list_webhooks():
+    who = require(access.ACCOUNT)
+    return json_response({"webhooks": webhooks.list_all(_ff(), owner=None if who.is_admin else who.id)})
+
+
+@workflows.post("/webhooks")
+def create_webhook():
+    data = body_object()
+    app = data.get("app")
+    who = require(access.READ, app) if app else require(access.ADMIN)
+    unknown = set(data) - {"url", "app", "form", "event_types", "description"}
+    if unknown:
+        raise FormflowError(f"{sorted(unknown)[0]}: unknown property (url, app, form, event_types, description)")
+    hook = webhooks.create(_ff(), url=data.get("url"), owner=who.id, app=app, form=data.get("form"),
+                           event_types=data.get("event_types"), description=data.get("description"))
+    return json_response(hook, 201)
+
+
+@workflows.get("/webhooks/<hook_id>")
+def get_webhook(hook_id):
+    return json_response(_own_hook(hook_id, with_secret=True))
+
+
+@workflows.patch("/webhooks/<hook_id>")
+def patch_webhook(hook_id):
+    _own_hook(hook_id)
+    return json_response(webhooks.update(_ff(), hook_id, body_object()))
+
+
+@workflows.delete("/webhooks/<hook_id>")
+def delete_webhook(hook_id):
+    _own_hook(hook_id)
+    webhooks.delete(_ff(), hook_id)
+    from flask import Response
+    return Response(status=204)
+
+
+@workflows.post("/webhooks/<hook_id>:rotate-secret")
+def rotate_webhook_secret(hook_id):
+    _own_hook(hook_id)
+    return json_response(webhooks.rotate_secret(_ff(), hook_id))
+
+
+@workflows.get("/webhooks/<hook_id>/deliveries")
+def list_deliveries(hook_id):
+    _own_hook(hook_id)
+    return json_response({"deliveries": deliveries.list_for(_ff(), hook_id, status=request.args.get("status"),
+                                                            limit=_limit())})
+
+
+@workflows.get("/deliveries/<delivery_id>")
+def get_delivery(delivery_id):
+    one = deliveries.get(_ff(), delivery_id)
+    _own_hook(one["webhook"])
+    return json_response(one)
+
+
+@workflows.post("/deliveries/<delivery_id>:resend")
+def resend_delivery(delivery_id):
+    one = deliveries.get(_ff(), delivery_id)
+    _own_hook(one["webhook"])
+    return json_response(deliveries.resend(_ff(), delivery_id), 202)
+
+
+@workflows.post("/webhooks/<hook_id>:replay")
+def replay_deliveries(hook_id):
+    _own_hook(hook_id)
+    since = body_object().get("since")
+    if not isinstance(since, str) or len(since) < 10:
+        raise FormflowError('since: an ISO 8601 UTC time, e.g. "2026-01-31T00:00:00.000000Z"')
+    return json_response({"resent": deliveries.replay_failed(_ff(), hook_id, since)}, 202)
+
+
+# -- automation runs --------------------------------------------------------------------------
+
+@workflows.get("/apps/<app_key>/automations/runs")
+def list_runs(app_key):
+    require(access.DEFINE, app_key)
+    _ff().app(app_key)
+    return json_response({"runs": automations.list_runs(_ff(), app_key, request.args.get("automation"),
+                                                        status=request.args.get("status"), limit=_limit())})
+
+
+@workflows.get("/automation-runs/<run_id>")
+def get_run(run_id):
+    run = automations.get_run(_ff(), run_id)
+    require(access.DEFINE, run["app"])
+    return json_response(run)
+
+
+@workflows.post("/automation-runs/<run_id>:replay")
+def replay_run(run_id):
+    run = automations.get_run(_ff(), run_id)
+    who = require(access.DEFINE, run["app"])
+    return json_response(automations.replay(_ff(), run_id, actor=who.id), 202)
+
+
+@workflows.post("/apps/<app_key>/automations/<key>:dry-run")
+def dry_run(app_key, key):
+    who = require(access.DEFINE, app_key)
+    data = body_object()
+    return json_response(automations.dry_run(_ff(), app_key, key, record_id=data.get("record"),
+                                             payload=data.get("payload"), actor=who.id))
+
+
+@workflows.post("/apps/<app_key>/automations/<key>:hook-token")
+def hook_token(app_key, key):
+    who = require(access.DEFINE, app_key)
+    token = automations.create_hook_token(_ff(), app_key, key, actor=who.id)
+    return json_response({"token": token, "url": f"{request.host_url.rstrip('/')}/api/v1/hooks/{token}"}, 201)
+
+
+@workflows.post("/apps/<app_key>/forms/<form_key>/records/<record_id>:run/<key>")
+def press_button(app_key, form_key, record_id, key):
+    who = require(access.WRITE, app_key, form_key)
+    return json_response(automations.press_button(_ff(), app_key, form_key, record_id, key, actor=who.id))
+
+
+# -- notifications ------------------------------------------------------------------------------
+
+@workflows.get("/notifications")
+def list_notifications():
+    who = require(access.ACCOUNT)
+    unread = request.args.get("unread") in ("1", "true", "yes")
+    return json_response({"notifications": notifications.list_for(_ff(), who.id, unread_only=unread,
+                                                                  limit=_limit())})
+
+
+@workflows.post("/notifications:mark-read")
+def mark_read():
+    who = require(access.ACCOUNT)
+    ids = body_object().get("ids") if request.get_data(cache=True).strip() else None
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+        raise FormflowError("ids: a list of notification ids")
+    return json_response({"marked": notifications.mark_read(_ff(), who.id, ids)})

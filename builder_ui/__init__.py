@@ -1,15 +1,28 @@
-"""Server-rendered pages: sign-in and the list of apps (the visual builder grows here)."""
+"""Server-rendered pages (blueprint `ui`): sign-in, language, and the page modules registered below.
+
+Page modules: pages_apps (home, create/import/export/templates), pages_records
+(data entry, table view, record page). i18n sets up Flask-Babel; the JSON
+endpoints the pages call live in engine.api_ui (mounted at /api/v1 from here).
+"""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
+
+from .guard import instance as _ff
 
 ui = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
 
 
-def _ff():
-    return current_app.extensions["formflow"]
+@ui.record_once
+def _setup(state):
+    """Flask-Babel, the label filters, and the UI's JSON endpoints under /api/v1."""
+    from engine.api_ui import api_ui
+    from . import i18n
+    i18n.init_app(state.app)
+    state.app.register_blueprint(api_ui, url_prefix="/api/v1")
 
 
 @ui.get("/")
@@ -29,14 +42,15 @@ def login():
         try:
             auth.check_throttle(_ff(), name, request.remote_addr)
         except auth.TooManyAttempts as err:
-            return render_template("login.html", error=err.message), 429, {"Retry-After": str(err.retry_after)}
+            message = _("Too many failed sign-in attempts; try again in %(n)s seconds.", n=err.retry_after)
+            return render_template("login.html", error=message), 429, {"Retry-After": str(err.retry_after)}
         row = users.authenticate(_ff(), name, password)
         if row is not None:
             auth.clear_failures(_ff(), name)
             auth.sign_in(row)
             return redirect(url_for("ui.apps"))
         auth.record_failure(_ff(), name, request.remote_addr)
-        error, status = "Wrong user name or password.", 401
+        error, status = _("Wrong user name or password."), 401
     return render_template("login.html", error=error), status
 
 
@@ -48,12 +62,18 @@ def logout():
     return redirect(url_for("ui.login"))
 
 
-@ui.get("/apps")
-@login_required
-def apps():
-    """The installed apps."""
-    installed = sorted(_ff().installed().values(), key=lambda a: a.key)
-    return render_template("apps.html", apps=installed)
+@ui.post("/lang")
+def set_language():
+    """Switch the UI language (remembered in a cookie) and go back."""
+    from . import i18n
+    lang = request.form.get("lang")
+    target = request.form.get("next") or url_for("ui.home")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("ui.home")
+    response = redirect(target)
+    if lang in i18n.LANGS:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response
 
 
 @ui.get("/api/docs")
@@ -62,3 +82,6 @@ def api_docs():
     app_key = request.args.get("app")
     spec = f"/api/v1/apps/{app_key}/openapi.json" if app_key else "/api/v1/openapi.json"
     return render_template("api_docs.html", spec_url=spec)
+
+
+from . import pages_apps, pages_records  # noqa: E402,F401  (each registers its routes on `ui`)

@@ -15,7 +15,7 @@ from flask_babel import Babel, get_locale
 LANGS = {"zh_CN": "中文", "en": "English"}
 DEFAULT = "zh_CN"
 COOKIE = "ff_lang"
-TRANSLATIONS = Path(__file__).parent / "translations"
+TRANSLATIONS = Path(__file__).parent / "translations"  # zh_CN is stored as zh_Hans_CN, the name Babel resolves it to
 
 
 def select_locale() -> str:

@@ -1,4 +1,9 @@
-"""Accounts over the API: sign-in, the current user, users (admins) and API keys."""
+"""Accounts over the API: sign-in, the current user, users (admins) and API keys.
+
+Audited (one entry each): login.succeeded, login.failed (also when throttled), logout,
+password.changed (own), password.set (by an admin), user.created, user.updated,
+api_key.created, api_key.revoked.
+"""
 from __future__ import annotations
 
 from flask import request, session
@@ -7,6 +12,7 @@ from flask_wtf.csrf import generate_csrf
 
 from . import access, api_keys, auth, users
 from .api import BadRequest, api, body_object, endpoint, instance, json_response, require
+from .api_records import audit_event
 from .errors import FormflowError
 
 
@@ -47,13 +53,22 @@ def login():
     name = _field(data, "username", str)
     password = _field(data, "password", str)
     ip = request.remote_addr
-    auth.check_throttle(ff, name, ip)
+    try:
+        auth.check_throttle(ff, name, ip)
+    except auth.TooManyAttempts:
+        audit_event("login.failed", actor=None, object_type="user", object_id=name[:200],
+                    details={"username": name[:150], "reason": "throttled"})
+        raise
     row = users.authenticate(ff, name, password)
     if row is None:
         auth.record_failure(ff, name, ip)
+        audit_event("login.failed", actor=None, object_type="user", object_id=name[:200],
+                    details={"username": name[:150], "reason": "wrong user name or password"})
         raise auth.Unauthorized("wrong user name or password")
     auth.clear_failures(ff, name)
     auth.sign_in(row)
+    audit_event("login.succeeded", actor=row["id"], object_type="user", object_id=row["id"],
+                details={"username": row["username"]})
     return json_response(_me(access.Principal(user=row)))
 
 
@@ -61,8 +76,12 @@ def login():
 @endpoint(public=True)
 def logout():
     """End the browser session."""
+    from flask_login import current_user
+    user_id = current_user.id if getattr(current_user, "is_authenticated", False) else None
     logout_user()
     session.clear()
+    if user_id is not None:
+        audit_event("logout", actor=user_id, object_type="user", object_id=user_id)
     return "", 204
 
 
@@ -91,6 +110,7 @@ def change_own_password():
     at = users.set_password(ff, who.id, new)
     if who.via == "session":
         session["pwd_at"] = at  # keep this session; the others end
+    audit_event("password.changed", object_type="user", object_id=who.id)
     return "", 204
 
 
@@ -113,6 +133,8 @@ def create_user():
                              admin=_field(data, "admin", bool, False, False),
                              display_name=_field(data, "display_name", str, False),
                              email=_field(data, "email", str, False))
+    audit_event("user.created", object_type="user", object_id=created["id"],
+                details={"username": created["username"], "admin": bool(created.get("is_admin"))})
     return json_response(created, 201, {"Location": f"/api/v1/users/{created['id']}"})
 
 
@@ -123,10 +145,13 @@ def update_user(user_id):
     require(access.ADMIN)
     data = body_object()
     _unknown(data, {"is_active", "is_admin", "display_name", "email"})
-    return json_response(users.update_user(
+    updated = users.update_user(
         instance(), user_id, is_active=_field(data, "is_active", bool, False),
         is_admin=_field(data, "is_admin", bool, False), display_name=_field(data, "display_name", str, False),
-        email=_field(data, "email", str, False)))
+        email=_field(data, "email", str, False))
+    audit_event("user.updated", object_type="user", object_id=updated["id"],
+                details={k: data[k] for k in sorted(data)})
+    return json_response(updated)
 
 
 @api.post("/users/<user_id>/password")
@@ -137,6 +162,7 @@ def set_user_password(user_id):
     data = body_object()
     _unknown(data, {"password"})
     users.set_password(instance(), user_id, _field(data, "password", str))
+    audit_event("password.set", object_type="user", object_id=user_id)
     return "", 204
 
 
@@ -160,6 +186,9 @@ def create_key():
         apps = _field(data, "apps", list)
     created = api_keys.create_key(instance(), who.id, name=_field(data, "name", str, False),
                                   apps=apps, write=_field(data, "write", bool, False, False))
+    audit_event("api_key.created", object_type="api_key", object_id=created["id"],
+                details={"name": created["name"], "apps": created["apps"], "write": created["write"],
+                         "user": who.id})
     return json_response(created, 201, {"Location": f"/api/v1/keys/{created['id']}"})
 
 
@@ -168,7 +197,9 @@ def create_key():
 def revoke_key(key_id):
     """Revoke one of the caller's API keys (admins: any key)."""
     who = require(access.ACCOUNT)
-    api_keys.revoke_key(instance(), key_id, user_id=None if who.is_admin else who.id)
+    revoked = api_keys.revoke_key(instance(), key_id, user_id=None if who.is_admin else who.id)
+    audit_event("api_key.revoked", object_type="api_key", object_id=key_id,
+                details={"name": revoked["name"], "user": revoked["user_id"]})
     return "", 204
 
 

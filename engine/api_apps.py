@@ -1,4 +1,11 @@
-"""App definitions over the API: list, install, read, change (with a dry-run plan), export."""
+"""App definitions over the API: list, install, read, change (with a dry-run plan), export.
+
+Installing a new app needs an administrator; changing one needs the app-level right
+`edit_definition`, and `manage_permissions` too when its `roles` or `permissions`
+sections change. Reading the definition (it names every field, hidden ones too) needs
+an app-level right, or an app without a `permissions` section. Every applied change
+leaves exactly one audit entry (`app.installed` / `app.updated`).
+"""
 from __future__ import annotations
 
 import orjson
@@ -6,23 +13,62 @@ from flask import Response, request
 
 from . import access
 from .api import (BadRequest, api, body, endpoint, etag, flag, if_match_version, instance, json_response,
-                  require)
+                  principal, require)
 from .errors import Conflict, NotFound
 
 
-def _summary(app) -> dict:
+def _summary(app, who=None) -> dict:
+    forms = [f for f in app.forms
+             if who is None or access.can(who, access.VIEW_DEFINITION, app.key)
+             or access.form_access(who, app.key, f.key).actions]
     return {"key": app.key, "version": app.version, "label": app.definition.get("label"),
-            "forms": [{"key": f.key, "label": f.definition.get("label")} for f in app.forms]}
+            "forms": [{"key": f.key, "label": f.definition.get("label")} for f in forms]}
+
+
+def _strip(value):
+    """A section without the ids the engine adds (so an unchanged section compares equal)."""
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k != "id"}
+    return value
+
+
+def _require_change(app_key: str, definition) -> None:
+    """edit_definition on the app, plus manage_permissions when roles or permissions change."""
+    who = require(access.DEFINE, app_key)
+    installed = instance().installed().get(app_key)
+    if installed is None or not isinstance(definition, dict):
+        return
+    current = installed.definition
+    if any(_strip(definition.get(k)) != _strip(current.get(k)) for k in ("roles", "permissions")):
+        if not access.can(who, "manage_permissions", app_key):
+            from .auth import Forbidden
+            raise Forbidden(f"changing the roles or permissions of app {app_key!r} needs the "
+                            "manage_permissions right")
+
+
+def _audit_install(result: dict, before: dict | None) -> None:
+    """One audit entry for an applied (not dry-run) definition change."""
+    if result.get("dry_run"):
+        return
+    from .api_records import audit_event
+    details = {"version": result.get("version"), "from_version": result.get("from_version")}
+    if before is not None:
+        after = instance().app(result["app"]).definition
+        details["changed_sections"] = sorted(
+            k for k in set(before) | set(after) if k not in ("version",) and _strip(before.get(k)) != _strip(after.get(k)))
+    audit_event("app.installed" if before is None else "app.updated",
+                object_type="app", object_id=result["app"], app=result["app"], details=details)
 
 
 @api.get("/apps")
 @endpoint()
 def list_apps():
-    """The installed apps the caller may read."""
-    from .api import principal
+    """The installed apps the caller may see (and of each the forms it has some right on)."""
     me = principal()
     apps = [a for k, a in sorted(instance().installed().items()) if access.can(me, access.READ, k)]
-    return json_response({"apps": [_summary(a) for a in apps]})
+    return json_response({"apps": [_summary(a, me) for a in apps]})
 
 
 @api.post("/apps")
@@ -32,13 +78,14 @@ def create_app():
     ff = instance()
     definition = body()
     key = definition.get("key") if isinstance(definition, dict) else None
-    require(access.DEFINE, key if isinstance(key, str) else None)
+    require(access.DEFINE, None)  # a new app: administrators
     if isinstance(key, str) and key in ff.installed():
         raise Conflict(f"app {key!r} is already installed; PUT /apps/{key} changes it",
                        [{"location": "key", "message": "already installed", "code": "duplicate"}])
     result = ff.apps.install(definition, actor=_actor(), dry_run=flag("dry_run"))
     if result.get("dry_run"):
         return json_response(result)
+    _audit_install(result, None)
     return json_response(result, 201, {"Location": f"/api/v1/apps/{result['app']}",
                                        "ETag": etag(result["app"], result["version"])})
 
@@ -50,8 +97,14 @@ def import_app():
     ff = instance()
     definition = body()
     key = definition.get("key") if isinstance(definition, dict) else None
-    require(access.DEFINE, key if isinstance(key, str) else None)
+    existing = isinstance(key, str) and key in ff.installed()
+    if existing:
+        _require_change(key, definition)
+    else:
+        require(access.DEFINE, None)  # a new app: administrators
+    before = ff.app(key).definition if existing else None
     result = ff.apps.install(definition, actor=_actor(), dry_run=flag("dry_run"))
+    _audit_install(result, before)
     status = 201 if result.get("created") and not result.get("dry_run") else 200
     return json_response(result, status, {"ETag": etag(result["app"], result["version"])})
 
@@ -60,7 +113,7 @@ def import_app():
 @endpoint()
 def get_app(app_key):
     """The installed definition (with ids and version); ETag is its version."""
-    require(access.READ, app_key)
+    require(access.VIEW_DEFINITION, app_key)
     text = instance().apps.export(app_key)
     version = orjson.loads(text)["version"]
     tag = etag(app_key, version)
@@ -85,8 +138,11 @@ def put_app(app_key):
     definition = {**definition, "key": app_key}
     if app_key not in ff.installed():
         raise NotFound(f"no app {app_key!r} is installed; POST /apps installs a new one")
+    _require_change(app_key, definition)
     expected = if_match_version(app_key)
+    before = ff.app(app_key).definition
     result = ff.apps.install(definition, actor=_actor(), dry_run=flag("dry_run"), expected_version=expected)
+    _audit_install(result, before)
     return json_response(result, 200, {"ETag": etag(app_key, result["version"])})
 
 
@@ -94,7 +150,7 @@ def put_app(app_key):
 @endpoint()
 def export_app(app_key):
     """The definition as a downloadable file."""
-    require(access.READ, app_key)
+    require(access.VIEW_DEFINITION, app_key)
     text = instance().apps.export(app_key)
     return Response(text, mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{app_key}.json"'})
@@ -104,11 +160,10 @@ def export_app(app_key):
 @endpoint()
 def app_versions(app_key):
     """The applied versions of an app with their migration plans."""
-    require(access.READ, app_key)
+    require(access.VIEW_DEFINITION, app_key)
     return json_response({"versions": instance().apps.versions(app_key)})
 
 
 def _actor() -> str | None:
-    from .api import principal
     who = principal()
     return who.id if who else None

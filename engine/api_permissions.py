@@ -13,25 +13,29 @@ A Flask Blueprint named "permissions", to be mounted at /api/v1:
     GET    /access-review?days=N
     GET    /apps/<app>/forms/<form>/access?as=<user>[&record=<id>][&field=<key>][&filter=&sort=&limit=&cursor=]
 
-<user> is a user id or user name. Every endpoint needs a signed-in administrator.
-
-NOTE FOR THE LEAD: authentication here is `flask_login.current_user` (browser
-sessions; cookie writes need the X-CSRFToken header, as the app-wide CSRFProtect
-applies to this blueprint). When mounting it into engine/api.py, replace `_admin()`
-with the API's own principal check (`require(access.ADMIN)`, or better
-permissions.app_access(...)) so API keys of admins work too, and exempt the
-blueprint from CSRF as `api` is if that check handles cookie writes itself.
+<user> is a user id or user name. Every endpoint needs an administrator — signed in,
+or through an administrator's API key (`access.can(principal, "admin")`; a key limited
+to some apps, or a read-only key for the writes, is refused). The blueprint runs the
+REST API's request pipeline (engine.api: sign-in or Bearer key, CSRF for
+cookie-authenticated writes, Idempotency-Key on POST) and is documented in the static
+OpenAPI document. The audit log has no route that changes entries (and its table
+refuses UPDATE and DELETE).
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
-from flask_login import current_user
 
-from . import access_review, audit, directory, permissions, tables
+from . import access, access_review, audit, directory, permissions, tables
+from .api import _authenticate, _release, _remember, principal
+from .auth import csrf
 from .errors import FormflowError, NotFound
 
 permissions_api = Blueprint("permissions", __name__)
+csrf.exempt(permissions_api)              # the pipeline checks CSRF for cookie writes itself
+permissions_api.before_request(_authenticate)
+permissions_api.after_request(_remember)
+permissions_api.teardown_request(_release)
 
 
 class Unauthorized(FormflowError):
@@ -45,12 +49,15 @@ def _ff():
 
 
 def _admin() -> str:
-    """The signed-in admin's id; 401 without a session, 403 for non-admins."""
-    if not getattr(current_user, "is_authenticated", False):
-        raise Unauthorized("sign in first")
-    if not getattr(current_user, "is_admin", False):
-        raise permissions.Forbidden("only administrators may use this endpoint")
-    return current_user.id
+    """The calling administrator's id (session or API key); 401 without credentials, 403 otherwise."""
+    who = principal()
+    if who is None:
+        raise Unauthorized("sign in, or send an API key as 'Authorization: Bearer <key>'")
+    if not access.can(who, access.ADMIN):
+        raise permissions.Forbidden("only administrators may use this endpoint"
+                                    + (" (with a read-write API key valid for every app)" if who.via == "key"
+                                       else ""))
+    return who.id
 
 
 def _who() -> dict:
@@ -235,3 +242,64 @@ def access_view_as(app, form):
     audit.record(ff, "access.viewed_as", object_type="user", object_id=uid, app=app, form=form,
                  details={"record": a.get("record"), "field": a.get("field")}, **who)
     return jsonify(body)
+
+
+# ------------------------------------------------------------------------- OpenAPI
+
+def _document_paths() -> None:
+    """Advertise these routes in the static OpenAPI document (engine.openapi)."""
+    from . import openapi as oa
+    obj = {"type": "object", "additionalProperties": True}
+    tag = "permissions"
+    dept, user, role = (oa._path_param("dept_id", {"type": "string"}), oa._path_param("user", {"type": "string"}),
+                        oa._path_param("key", {"type": "string"}))
+    q = lambda name, schema, desc="": {"name": name, "in": "query", "schema": schema,  # noqa: E731
+                                       **({"description": desc} if desc else {})}
+    s_ = {"type": "string"}
+    ok = lambda d, st=200: oa._resp(d, obj, st)  # noqa: E731
+    gone = {"204": {"description": "Done"}}
+    oa.register_paths({
+        "/departments": {
+            "get": oa._op("Departments (admins); ?tree=1 nests them", ok("Departments"),
+                          params=[q("tree", {"type": "boolean"})], tag=tag),
+            "post": oa._post("Create a department {name, id?, parent?, manager?} (admins)", ok("Created", 201),
+                             body=obj, tag=tag)},
+        "/departments/{dept_id}": {
+            "get": oa._op("A department with its members (admins)", ok("The department"), params=[dept], tag=tag),
+            "patch": oa._op("Rename, move or change the manager of a department (admins)", ok("The department"),
+                            params=[dept], body=obj, tag=tag),
+            "delete": oa._op("Remove a department (admins)", gone, params=[dept], tag=tag)},
+        "/departments/{dept_id}/members/{user}": {
+            "put": oa._op("Add a member {primary?} (admins)", ok("The department"), params=[dept, user],
+                          tag=tag),
+            "delete": oa._op("Remove a member (admins)", gone, params=[dept, user], tag=tag)},
+        "/roles": {
+            "get": oa._op("Roles (admins)", ok("Roles"), tag=tag),
+            "post": oa._post("Create a role {key, name?, description?} (admins)", ok("Created", 201), body=obj,
+                             tag=tag)},
+        "/roles/{key}": {"delete": oa._op("Remove a role (admins)", gone, params=[role], tag=tag)},
+        "/roles/{key}/members/{user}": {
+            "put": oa._op("Grant a role (admins)", gone, params=[role, user], tag=tag),
+            "delete": oa._op("Revoke a role (admins)", gone, params=[role, user], tag=tag)},
+        "/users/{user}/directory": {"get": oa._op("A user's roles and departments (admins)", ok("Directory facts"),
+                                                  params=[user], tag=tag)},
+        "/audit": {"get": oa._op(
+            "Search the append-only audit log, newest first (admins; entries cannot be changed)",
+            ok("{entries, next_cursor}"),
+            params=[q("actor", s_, "User id"), q("object", s_, "type or type:id, e.g. record:01H…"),
+                    q("action", s_, "An action, or a prefix ending in '.' (record.)"),
+                    q("since", s_, "ISO time (inclusive)"), q("until", s_, "ISO time (exclusive)"),
+                    q("app", s_), q("limit", {"type": "integer", "minimum": 1, "maximum": audit.MAX_LIMIT}),
+                    oa.Q["cursor"]], tag=tag)},
+        "/access-review": {"get": oa._op(
+            "Inactive accounts, disabled users with API keys, who sees each sensitive field (admins)",
+            ok("The report"), params=[q("days", {"type": "integer", "minimum": 0})], tag=tag)},
+        "/apps/{app}/forms/{form}/access": {"get": oa._op(
+            "View a form as a user would, and explain why (admins)", ok("Rights, records and explanations"),
+            params=[oa._path_param("app", s_), oa._path_param("form", s_), q("as", s_, "User id or name"),
+                    q("record", s_), q("field", s_), oa.Q["filter"], oa.Q["sort"], oa.Q["limit"], oa.Q["cursor"]],
+            tag=tag)},
+    })
+
+
+_document_paths()

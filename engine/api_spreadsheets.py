@@ -11,6 +11,16 @@ The blueprint runs the API's own request pipeline (`engine.api._authenticate`,
 writes, unknown query parameters, Idempotency-Key on POST) and asks `access.can`
 through `engine.api.require`; it exempts itself from Flask-WTF's global CSRF
 check the way web.py exempts `api` (the pipeline does that check itself).
+
+Permissions (docs/permissions.md): an export needs the `export` action and holds the
+rows its row rules reach, the fields the caller sees (hidden ones are unknown) and
+sensitive values masked as the API shows them; it leaves one `records.exported`
+audit entry (plus one `sensitive.unmasked_view` when it held sensitive fields in
+clear). An import needs `import`; a file with a column for a hidden or read-only
+field is refused (422) before anything is written (system and computed columns are
+ignored, as always); imports are refused when
+a row rule limits the caller's import rows (they cannot be checked row by row yet).
+The template lists only the fields the caller may write.
 """
 from __future__ import annotations
 
@@ -25,8 +35,9 @@ from ulid import ULID
 from . import access, spreadsheets as ss
 from .api import (BadRequest, _authenticate, _release, _remember, endpoint, instance, json_response,
                   require)
+from .api_records import audit_event
 from .auth import csrf
-from .errors import NotFound
+from .errors import NotFound, RecordValidationError
 
 spreadsheets = Blueprint("spreadsheets", __name__)
 csrf.exempt(spreadsheets)
@@ -61,21 +72,49 @@ def _download(tmp, name: str, fmt: str):
 def export(app, form):
     """The form's records (filtered, sorted, chosen columns) as an .xlsx or UTF-8 (BOM) .csv file."""
     app_key, form_key = app, form
-    who = require(access.READ, app_key, form_key)
+    who = require("export", app_key, form_key)
     ff = instance()
     _app, form = ff.form(app_key, form_key)
+    fa = access.form_access(who, app_key, form_key)
     fmt = _choice("format", ss.FORMATS, "xlsx")
     header = _choice("header", ("label", "key"), "label")
     lang = _lang()
+    filter_, sort = request.args.get("filter"), request.args.get("sort")
+    fa.check_query(filter_, sort)
+    fields = _export_fields(fa)
     tmp = tempfile.TemporaryFile()
     try:
-        ss.export_records(ff, app_key, form_key, tmp, format=fmt, filter=request.args.get("filter"),
-                          sort=request.args.get("sort"), fields=request.args.get("fields"),
-                          lang=lang, header=header, caller=who)
+        rows = ss.export_records(ff, app_key, form_key, tmp, format=fmt, filter=filter_, sort=sort,
+                                 fields=fields, lang=lang, header=header, caller=fa)
     except Exception:
         tmp.close()
         raise
+    audit_event("records.exported", object_type="form", object_id=form_key, app=app_key, form=form_key,
+                details={"format": fmt, "filter": filter_ or None, "sort": sort or None, "rows": rows,
+                         "fields": fields})
+    clear = [k for k in fa.unmasked_sensitive_fields() if k in fields]
+    if rows and clear:
+        audit_event("sensitive.unmasked_view", object_type="form", object_id=form_key, app=app_key,
+                    form=form_key, details={"fields": clear, "via": "export", "records": rows})
     return _download(tmp, ss.label_of(form, lang), fmt)
+
+
+def _export_fields(fa) -> list[str]:
+    """The columns of an export: the `fields` asked for, or every field the caller sees;
+    a hidden field is reported exactly like an unknown one."""
+    raw = request.args.get("fields")
+    if raw is None or not raw.strip():
+        keys = [f.key for f in fa.visible_fields]
+        if not keys:
+            keys = ["_id"]
+        return keys
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    hidden = [k for k in keys if k in fa.form.fields_by_key and fa.right(k) == "hidden"]
+    if hidden:
+        raise BadRequest(f"unknown field {hidden[0]!r}",
+                         [{"location": "fields", "message": f"unknown field {k!r}", "code": "unknown"}
+                          for k in hidden])
+    return keys
 
 
 @spreadsheets.get("/apps/<app>/forms/<form>/import/template")
@@ -83,13 +122,14 @@ def export(app, form):
 def template(app, form):
     """An empty file with the headers an import expects (xlsx: plus a 说明/Notes sheet)."""
     app_key, form_key = app, form
-    require(access.READ, app_key, form_key)
+    who = require("import", app_key, form_key)
     ff = instance()
     _app, form = ff.form(app_key, form_key)
+    fa = access.form_access(who, app_key, form_key)
     fmt = _choice("format", ss.FORMATS, "xlsx")
     lang = _lang()
     tmp = tempfile.TemporaryFile()
-    ss.write_template(ff, app_key, form_key, tmp, format=fmt, lang=lang)
+    ss.write_template(ff, app_key, form_key, tmp, format=fmt, lang=lang, caller=fa)
     suffix = "导入模板" if lang == "zh-CN" else " import template"
     return _download(tmp, f"{ss.label_of(form, lang)}{suffix}", fmt)
 
@@ -128,9 +168,14 @@ def import_(app, form):
     """Import an uploaded .xlsx/.csv: 200 with the report, 422 when all_or_nothing found bad rows,
     202 with a job URL when it runs in the background."""
     app_key, form_key = app, form
-    who = require(access.WRITE, app_key, form_key)
+    who = require("import", app_key, form_key)
     ff = instance()
     ff.form(app_key, form_key)  # 404 before reading the upload
+    fa = access.form_access(who, app_key, form_key)
+    if not fa.admin and fa.where("import") is not None:
+        from .permissions import Forbidden
+        raise Forbidden(f"a row rule limits the records you may import into {app_key}.{form_key}; "
+                        "create them through the records API instead")
     upload = request.files.get("file")
     if upload is None:
         raise BadRequest("send the file as multipart/form-data in a part named 'file'",
@@ -146,7 +191,8 @@ def import_(app, form):
     try:
         size = path.stat().st_size
         # refuse what can be refused at once (empty, wrong type, too large) before queueing
-        ss.check_file(str(path), filename, fmt)
+        detected = ss.check_file(str(path), filename, fmt)
+        _check_columns(fa, str(path), detected, mapping, sheet)
         if _async(size):
             job_id = ss.submit_import(ff, app_key, form_key, path, actor=who.id, filename=filename,
                                       format=fmt, mode=mode, mapping=mapping, lang=lang, sheet=sheet)
@@ -171,6 +217,22 @@ def import_(app, form):
         response.mimetype = "application/problem+json"
         return response
     return json_response(report, 200)
+
+
+def _check_columns(fa, path: str, fmt: str, mapping, sheet) -> None:
+    """422 when a column feeds a field the caller may not write (hidden or read-only)."""
+    if fa.admin:
+        return
+    headers = next((cells for n, cells in ss.read_rows(path, fmt, ss.DEFAULT_LIMITS, sheet) if n == 1), None)
+    if not headers:
+        return  # the import reports it
+    columns, _warnings = ss.map_columns(fa.form, headers, mapping)
+    keys = [c.field.key for c in columns if c.field is not None]  # system/computed columns are ignored
+    try:
+        fa.check_fields(keys)
+    except RecordValidationError as err:
+        raise RecordValidationError(f"the file has a column you may not import: {err.message}; "
+                                    "nothing was imported", err.errors) from None
 
 
 @spreadsheets.get("/jobs/<job>")

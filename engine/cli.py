@@ -94,7 +94,7 @@ def serve(host, port, workers):
         _gunicorn(host, port, workers)
     else:
         from .web import create_app
-        app = create_app(ff)
+        app = create_app(ff, start_runner=True)
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 

@@ -4,6 +4,11 @@
 that none is missing). `app_document(app, who)` describes the record endpoints of
 one app's forms with schemas generated from the field types' `value_schema()`:
 computed and system fields are readOnly and absent from the input schemas.
+
+The app document is what the *caller* may see (the permission service, through
+`access.form_access`): forms without any right are left out, and so are the
+operations of actions it lacks; hidden fields are absent, read-only ones are
+readOnly and not input, masked ones say so in their description.
 """
 from __future__ import annotations
 
@@ -321,17 +326,26 @@ def _schema_name(form) -> str:
     return "".join(p.capitalize() for p in str(form.key).replace("-", "_").split("_")) or "Form"
 
 
-def form_schemas(form) -> tuple[dict, dict, list]:
-    """(record schema, input schema) of a form: the API values of each field."""
+def form_schemas(form, fa=None) -> tuple[dict, dict, list]:
+    """(record schema, input schema) of a form: the API values of each field.
+
+    With `fa` (a permissions.FormAccess): as that caller sees and writes them.
+    """
     props: dict = {k: {**v, "readOnly": True} for k, v in SYSTEM_SCHEMAS.items()}
     inputs: dict = {}
     required = []
     for field in form.fields:
+        right = "editable" if fa is None else fa.right(field.key)
+        if right == "hidden":
+            continue
         schema = copy.deepcopy(field.type.value_schema() or {})
         label = field.label.get("en") or next(iter(field.label.values()), None) if field.label else None
         if label:
             schema.setdefault("title", label)
-        if field.type.computed:
+        if fa is not None and fa.is_masked(field.key):
+            schema = {k: v for k, v in schema.items() if k in ("title",)}
+            schema["description"] = "Sensitive: shown masked to you (e.g. 138****5678)"
+        if field.type.computed or right != "editable":
             schema["readOnly"] = True
         else:
             inputs[field.key] = copy.deepcopy(schema)
@@ -350,8 +364,11 @@ def app_document(app, who=None) -> dict:
     comps = doc["components"]
     paths = {}
     for form in app.forms:
+        fa = access.form_access(who, app.key, form.key) if who is not None else None
+        if fa is not None and not fa.actions:
+            continue
         name = _schema_name(form)
-        record, inp, required = form_schemas(form)
+        record, inp, required = form_schemas(form, fa)
         comps["schemas"][name] = record
         comps["schemas"][name + "Input"] = inp
         comps["schemas"][name + "New"] = {**copy.deepcopy(inp), **({"required": required} if required else {})}
@@ -364,12 +381,31 @@ def app_document(app, who=None) -> dict:
         form_paths[base]["post"]["requestBody"]["content"] = _json(name + "New")
         form_paths[base + ":batch"]["post"]["requestBody"]["content"]["application/json"]["schema"][
             "properties"]["records"]["items"] = {"$ref": f"#/components/schemas/{name}New"}
+        if fa is not None:
+            _drop_denied(form_paths, base, fa)
         paths.update(form_paths)
     title = app.label.get("en") or next(iter(app.label.values()), app.key) if app.label else app.key
     doc["info"] = {"title": f"{title} ({app.key}) — formflow API", "version": str(app.version),
                    "description": f"Records of the forms of app {app.key!r}, version {app.version}."}
     doc["paths"] = paths
     return doc
+
+
+#: which action each operation of a form's record paths needs
+_OP_ACTIONS = {("", "get"): "read", ("", "post"): "create", (":batch", "post"): "create",
+               ("/{record_id}", "get"): "read", ("/{record_id}", "patch"): "update",
+               ("/{record_id}", "delete"): "delete", ("/{record_id}:restore", "post"): "restore",
+               ("/{record_id}:revert", "post"): "update", ("/{record_id}/history", "get"): "read"}
+
+
+def _drop_denied(paths: dict, base: str, fa) -> None:
+    """Remove the operations the caller's actions do not allow (and paths left empty)."""
+    for (suffix, method), action in _OP_ACTIONS.items():
+        item = paths.get(base + suffix)
+        if item is not None and not fa.can(action):
+            item.pop(method, None)
+    for path in [p for p, item in paths.items() if not item]:
+        del paths[path]
 
 
 @api.get("/openapi.json")

@@ -252,7 +252,7 @@ class FormAccess:
 
     def unmasked_sensitive_fields(self) -> list[str]:
         """Visible sensitive fields this subject sees in clear (views worth an audit entry)."""
-        return [f.key for f in self.visible_fields if f.type.is_sensitive and f.key not in self.unmasked]
+        return [f.key for f in self.visible_fields if f.type.is_sensitive and f.key in self.unmasked]
 
     # -- rows ----------------------------------------------------------------------
 
@@ -277,6 +277,19 @@ class FormAccess:
                 return None
             parts.append(cond)
         return sa.or_(*parts)
+
+    def where_key(self, action: str = "read") -> str | None:
+        """A stable description of `where(action)` (queries.list_records' `extra_key`).
+
+        Equal keys mean equal SQL *and* equal bound values: the app version, the
+        granting sets and every `$user` value folded into the rules are part of it.
+        """
+        if self.admin:
+            return None
+        import json
+        grants = [(g.key, g.owner_only) for g in self._grants_for(action)]
+        return json.dumps(["perm", self.app.key, self.app.version, self.form.key, action, grants,
+                           self.subject.id, self.subject.expr_user()], sort_keys=True, default=str)
 
     def _grant_sql(self, g: Grant, ft):
         from .expr import sql as expr_sql
@@ -319,6 +332,18 @@ class FormAccess:
         if not self.allows(record, action):
             raise NotFound(f"record {record.get('_id')!r} not found in {self.app.key}.{self.form.key}")
 
+    def check_result(self, record: dict, action: str = "update") -> None:
+        """Forbidden unless a record as it *would be written* (the new values of a create or
+        update, computed by the lifecycle) is still inside the rows of `action`.
+
+        Call it in the write's transaction, after the write, and let the error roll it back.
+        """
+        self.require(action)
+        if not self.allows(record, action):
+            verb = "create" if action == "create" else f"{action} records into"
+            raise Forbidden(f"the row rules of {self.app.key}.{self.form.key} do not let you {verb} "
+                            "a record with these values")
+
     # -- writes --------------------------------------------------------------------
 
     def check_write(self, values: dict, action: str = "update", record: dict | None = None) -> None:
@@ -327,6 +352,7 @@ class FormAccess:
         Hidden fields are reported exactly like unknown ones (their existence is not
         revealed). With `record` (an update) the record must be in the rows of `action`.
         RecordValidationError (422) lists every refused key; Forbidden/NotFound as above.
+        The new values' row rule is `check_result`.
         """
         if record is not None:
             self.check_record(record, action)
@@ -334,8 +360,12 @@ class FormAccess:
             self.require(action)
         if not isinstance(values, dict):
             return
+        self.check_fields(values)
+
+    def check_fields(self, keys: Iterable) -> None:
+        """RecordValidationError (422) when `keys` name hidden, read-only or system fields."""
         errors = []
-        for key in values:
+        for key in keys:
             if not isinstance(key, str):
                 continue
             if key.startswith("_"):
@@ -388,20 +418,23 @@ class FormAccess:
                      cursor: str | None = None, trash: bool = False):
         """A queries.Page of projected (JSON) records this subject may read."""
         from . import queries
-        self.require("restore" if trash else "read")
+        action = "restore" if trash else "read"
+        self.require(action)
         self.check_query(filter, sort)
         page = queries.list_records(conn, self.ff, self.form, filter=filter, sort=sort, limit=limit,
-                                    cursor=cursor, trash=trash, extra_where=self.where("read"))
+                                    cursor=cursor, trash=trash, extra_where=self.where(action),
+                                    extra_key=self.where_key(action))
         page.records = [self.project(r) for r in page.records]
         return page
 
     def count_records(self, conn, *, filter: str | None = None, trash: bool = False) -> int:
         """How many records this subject may read match `filter`."""
         from . import queries
-        self.require("restore" if trash else "read")
+        action = "restore" if trash else "read"
+        self.require(action)
         self.check_query(filter)
         return queries.count_records(conn, self.ff, self.form, filter=filter, trash=trash,
-                                     extra_where=self.where("read"))
+                                     extra_where=self.where(action))
 
     def get(self, record_id: str, *, include_deleted: bool = False, conn=None) -> dict:
         """One projected record; NotFound when it does not exist or is outside the subject's rows."""

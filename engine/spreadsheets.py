@@ -133,10 +133,14 @@ def unescape_text(text: str) -> str:
 def cell_value(field, value: Any, caller: Any = None) -> Any:
     """The API JSON value of a field as an export shows it to `caller`.
 
-    HOOK for the permissions issue: sensitive fields (`field.type.is_sensitive`)
-    will return `field.type.mask(value)` here for callers without the unmask right.
-    Every exported cell goes through this one function.
+    `caller` is the exporting user's permissions.FormAccess (or None: everything in
+    clear, for the engine's own use): a sensitive field it may not unmask is exported
+    as `field.type.mask(value)` — exactly what the API shows. Every exported cell goes
+    through this one function.
     """
+    is_masked = getattr(caller, "is_masked", None)
+    if value is not None and is_masked is not None and is_masked(field.key):
+        return field.type.mask(value)
     return field.type.to_json(value)
 
 
@@ -165,6 +169,8 @@ def export_cell(field, value: Any, fmt: str, caller: Any = None) -> Any:
     j = cell_value(field, value, caller)
     if j is None:
         return None if fmt == "xlsx" else ""
+    if isinstance(j, str) and getattr(caller, "is_masked", None) is not None and caller.is_masked(field.key):
+        return escape_text(j)  # a masked value is text, whatever the field's type
     vt = _value_type(field)
     if isinstance(j, bool):
         return j if fmt == "xlsx" else ("true" if j else "false")
@@ -242,13 +248,19 @@ def _sheet_title(form, lang: str) -> str:
 
 def iter_export_rows(ff, form, columns, fmt: str, *, filter=None, sort=None, caller=None,
                      page_size: int = EXPORT_PAGE_SIZE) -> Iterator[list]:
-    """Rows of cells, one page of `list_records` at a time (each page in its own read)."""
+    """Rows of cells, one page of `list_records` at a time (each page in its own read).
+
+    With a `caller` (permissions.FormAccess) only the rows its `export` row rules reach.
+    """
     from .queries import list_records
     cursor = None
+    where = getattr(caller, "where", None)
+    extra_where = where("export") if where is not None else None
+    extra_key = caller.where_key("export") if where is not None else None
     while True:
         with ff.db.read() as conn:
             page = list_records(conn, ff, form, filter=filter or None, sort=sort or None,
-                                limit=page_size, cursor=cursor)
+                                limit=page_size, cursor=cursor, extra_where=extra_where, extra_key=extra_key)
         for record in page.records:
             yield [export_cell(field, record.get(key), fmt, caller) for key, field, _h in columns]
         cursor = page.next_cursor
@@ -384,11 +396,16 @@ def _template_notes(form, columns, lang: str):
 
 
 def write_template(ff, app_key: str, form_key: str, out: IO[bytes], *, format: str = "xlsx",
-                   lang: str = DEFAULT_LANG) -> list[str]:
-    """An empty import file: headers of every writable field; xlsx adds a 说明/Notes sheet."""
+                   lang: str = DEFAULT_LANG, caller: Any = None) -> list[str]:
+    """An empty import file: headers of every writable field; xlsx adds a 说明/Notes sheet.
+
+    With a `caller` (permissions.FormAccess): only the fields it may write.
+    """
     fmt = _check_format(format)
     _app, form = ff.form(app_key, form_key)
-    columns = _columns(form, [f.key for f in form.fields if not f.computed], lang, "label")
+    keys = [f.key for f in form.fields
+            if not f.computed and (caller is None or caller.right(f.key) == "editable")]
+    columns = _columns(form, keys, lang, "label") if keys else []
     headers = [h for _k, _f, h in columns]
     if fmt == "csv":
         _write_csv(out, headers, [])

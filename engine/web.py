@@ -8,9 +8,15 @@ from flask import Flask, g, jsonify, request
 from .errors import FormflowError
 
 
-def create_app(ff=None, **settings) -> Flask:
-    """Create the WSGI app for a Formflow instance (a new one from FORMFLOW_* variables by default)."""
+def create_app(ff=None, start_runner: bool | None = None, **settings) -> Flask:
+    """Create the WSGI app for a Formflow instance (a new one from FORMFLOW_* variables by default).
+
+    With the embedded job runner, the in-process relay/runner thread starts when the app
+    makes its own instance (gunicorn, `formflow serve`) or when start_runner=True.
+    """
     from .formflow import Formflow
+    if start_runner is None:
+        start_runner = ff is None
     if ff is None:
         ff = Formflow()
         ff.init_db()
@@ -35,6 +41,12 @@ def create_app(ff=None, **settings) -> Flask:
     app.register_blueprint(spreadsheets, url_prefix="/api/v1")
     from .api_permissions import permissions_api
     app.register_blueprint(permissions_api, url_prefix="/api/v1")
+    import workflows.api
+    app.register_blueprint(workflows.api.workflows, url_prefix="/api/v1")
+    workflows.api.document_paths(app)
+    if start_runner and ff.config.job_runner == "inline":
+        from workflows.queue import start_embedded
+        start_embedded(ff)
     from builder_ui import ui
     app.register_blueprint(ui)
     from .auth import csrf, init_auth

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import httpx
 import pytest
@@ -331,7 +330,6 @@ def test_api_webhook_crud_deliveries_and_resend(client, receiver):
 
 def test_api_automations_hooks_buttons_runs_and_notifications(client):
     ff = client.ff
-    defn = json.loads(json.dumps(ff.apps.export("repair"))) if hasattr(ff.apps, "export") else None
     import copy as _copy
     from tests.conftest import REPAIR_APP
     defn = _copy.deepcopy(REPAIR_APP)

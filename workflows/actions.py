@@ -15,9 +15,8 @@ import orjson
 from ulid import ULID
 
 from engine.errors import FormflowError
-from engine.records import RecordContext
 from engine.registry import Registry
-from . import clock, defaults, notifications, webhooks
+from . import clock, notifications, webhooks
 from . import tables as wt
 
 action_types: Registry[Callable] = Registry("action type")
@@ -145,5 +144,3 @@ def call_webhook(run, scope, spec) -> dict:
         status="pending", attempts=0, next_attempt_at=now, created_at=now))
     return {"input": data, "delivery": delivery_id, "webhook": hook_id}
 
-
-__all__ = ["action_types", "eval_values", "to_json", "ActionError", "RecordContext", "defaults"]

@@ -269,3 +269,33 @@ def mark_read():
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
         raise FormflowError("ids: a list of notification ids")
     return json_response({"marked": notifications.mark_read(_ff(), who.id, ids)})
+
+
+
+def document_paths(app) -> None:
+    """Advertise this blueprint's routes in the static OpenAPI document (engine.openapi)."""
+    import re
+
+    from engine import openapi as oa
+    obj = {"type": "object", "additionalProperties": True}
+    ok = {"GET": ("200", "The resource"), "POST": ("200", "Done"), "PATCH": ("200", "Updated"),
+          "DELETE": ("204", "Deleted")}
+    paths: dict = {}
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith(workflows.name + "."):
+            continue
+        view = app.view_functions[rule.endpoint]
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule[len("/api/v1"):])
+        params = [oa._path_param(p, {"type": "string"}) for p in re.findall(r"{([a-z_]+)}", path)]
+        public = path.startswith("/hooks/")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            status, description = ok[method]
+            summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
+            response = {status: {"description": description,
+                                 **({"content": oa._json(obj)} if status != "204" else {})}}
+            build = oa._post if method == "POST" else oa._op
+            op = build(summary, response, params=params, tag="automations and webhooks", public=public)
+            if method in ("POST", "PATCH"):
+                op["requestBody"] = {"required": False, "content": oa._json(obj)}
+            paths.setdefault(path, {})[method.lower()] = op
+    oa.register_paths(paths)

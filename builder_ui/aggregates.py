@@ -1,0 +1,36 @@
+"""Aggregates for data views: record counts grouped by a field (group-by in the table view)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from engine.queries import QueryError, filter_clause
+
+#: field types a view can group by (one stored scalar per record)
+GROUPABLE = ("select", "boolean", "text", "user", "department")
+MAX_GROUPS = 200
+
+
+def group_counts(conn, ff, form, field_key: str, filter: str | None = None, *,
+                 trash: bool = False) -> list[tuple[object, int]]:
+    """[(value, count)] of live records matching `filter`, grouped by a field, most frequent first.
+
+    Blank values form one group (value None). At most MAX_GROUPS groups are returned.
+    """
+    field = form.fields_by_key.get(field_key)
+    if field is None or field.type_name not in GROUPABLE:
+        raise QueryError(f"group: {field_key!r} is not a field that records can be grouped by")
+    ft = ff.form_table(form)
+    where = [ft.c.deleted_at.is_not(None) if trash else ft.c.deleted_at.is_(None)]
+    clause = filter_clause(form, ft, filter, ff.db.dialect)
+    if clause is not None:
+        where.append(clause)
+    value = ft.value(field.id, field.type.sql_type).label("v")
+    count = sa.func.count().label("n")
+    query = (sa.select(value, count).select_from(ft.table).where(*where).group_by(value)
+             .order_by(count.desc(), value).limit(MAX_GROUPS))
+    out = []
+    for v, n in conn.execute(query).all():
+        if field.type_name == "boolean" and v is not None:
+            v = bool(v)
+        out.append((v, n))
+    return out

@@ -1,0 +1,270 @@
+"""Data pages of a form: the table view, data entry (create/edit), the record page with history."""
+from __future__ import annotations
+
+import csv
+import io
+
+import sqlalchemy as sa
+from flask import Response, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from engine import access, tables
+from engine.errors import FormflowError, NotFound
+from engine.queries import QueryError, list_records
+from engine.records import RecordContext, record_json
+
+from . import ui
+from .aggregates import GROUPABLE, group_counts
+from .display import value_text
+from .guard import allowed, find_form, instance, require_page
+from .i18n import label_of
+from .widgets import input_id, options_of, widget_for
+
+PAGE_SIZES = (20, 50, 100)
+DEFAULT_COLUMNS = 6
+BULK_MAX = 500
+
+
+def _ctx(who) -> RecordContext:
+    return RecordContext(actor=who.id, user={"id": who.id, "username": who.user.get("username")})
+
+
+def _field_meta(form) -> list[dict]:
+    """What the filter builder and data entry script need to know of each field (no values)."""
+    out = []
+    for f in form.fields:
+        out.append({"key": f.key, "label": label_of(f), "type": f.type_name,
+                    "kind": str(getattr(f.type, "expr_type", "text")), "filterable": f.type.sql_type is not None,
+                    "options": [{"value": v, "label": label_of({"label": lab, "key": v})}
+                                for v, lab in options_of(f.definition)]})
+    return out
+
+
+def _usernames(ids) -> dict[str, str]:
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    with instance().db.read() as conn:
+        rows = conn.execute(sa.select(tables.users.c.id, tables.users.c.username)
+                            .where(tables.users.c.id.in_(ids))).all()
+    return {r[0]: r[1] for r in rows}
+
+
+# -- table view ---------------------------------------------------------------------
+
+@ui.get("/apps/<app_key>/forms/<form_key>")
+@login_required
+def table_view(app_key, form_key):
+    """Records of a form: columns, filter, sort, cursor pages, group counts, bulk actions."""
+    require_page(access.READ, app_key, form_key)
+    app, form = find_form(app_key, form_key)
+    ff = instance()
+    listable = [f for f in form.fields]
+    cols = [c for c in request.args.getlist("cols") if c in form.fields_by_key]
+    if not cols:
+        cols = [f.key for f in listable if f.type_name != "subform"][:DEFAULT_COLUMNS]
+    filter_ = request.args.get("filter", "").strip()
+    sort = request.args.get("sort", "").strip()
+    cursor = request.args.get("cursor") or None
+    trash = request.args.get("trash") == "1"
+    group = request.args.get("group", "").strip()
+    try:
+        limit = int(request.args.get("limit", 50))
+    except ValueError:
+        limit = 50
+    limit = limit if limit in PAGE_SIZES else 50
+    error, records, next_cursor, groups = None, [], None, None
+    try:
+        with ff.db.read() as conn:
+            page = list_records(conn, ff, form, filter=filter_ or None, sort=sort or None, limit=limit,
+                                cursor=cursor, trash=trash)
+            records, next_cursor = [record_json(form, r) for r in page.records], page.next_cursor
+            if group:
+                groups = group_counts(conn, ff, form, group, filter_ or None, trash=trash)
+    except QueryError as err:
+        error = err.message
+    sortable = [f for f in form.fields if f.type.sql_type is not None]
+    return render_template(
+        "table.html", app=app, form=form, cols=[form.fields_by_key[c] for c in cols], records=records,
+        next_cursor=next_cursor, filter=filter_, sort=sort, trash=trash, limit=limit, page_sizes=PAGE_SIZES,
+        group=group, groups=groups, groupable=[f for f in form.fields if f.type_name in GROUPABLE],
+        sortable=sortable, error=error, value_text=value_text, fields_meta=_field_meta(form),
+        can_write=allowed(access.WRITE, app_key, form_key), first_page=cursor is None,
+        group_field=form.fields_by_key.get(group), page_url=_page_url)
+
+
+def _page_url(cursor: str | None) -> str:
+    """This view's URL (same columns, filter, sort...) at another page."""
+    args = request.args.to_dict(flat=False)
+    args.pop("cursor", None)
+    if cursor:
+        args["cursor"] = [cursor]
+    return url_for(request.endpoint, **request.view_args, **args)
+
+
+@ui.post("/apps/<app_key>/forms/<form_key>/bulk")
+@login_required
+def bulk_action(app_key, form_key):
+    """Delete, restore or export the selected records."""
+    action = request.form.get("action")
+    ids = request.form.getlist("ids")[:BULK_MAX]
+    back = request.form.get("next") or url_for("ui.table_view", app_key=app_key, form_key=form_key)
+    if not back.startswith("/") or back.startswith("//"):
+        back = url_for("ui.table_view", app_key=app_key, form_key=form_key)
+    app, form = find_form(app_key, form_key)
+    ff = instance()
+    if action == "export":
+        require_page(access.READ, app_key, form_key)
+        return _export(app_key, form, ids)
+    if action not in ("delete", "restore"):
+        abort(400)
+    who = require_page(access.WRITE, app_key, form_key)
+    for rid in ids:
+        try:
+            if action == "delete":
+                ff.records.delete(app_key, form_key, rid, ctx=_ctx(who))
+            else:
+                ff.records.restore(app_key, form_key, rid, ctx=_ctx(who))
+        except FormflowError:
+            continue  # already deleted/restored or gone: nothing to do for that one
+    return redirect(back)
+
+
+def _export(app_key, form, ids) -> Response:
+    """The selected records as CSV (UTF-8 with BOM so spreadsheet programs read Chinese)."""
+    ff = instance()
+    fields = [f for f in form.fields]
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(["_id", *[label_of(f) for f in fields]])
+    for rid in ids:
+        try:
+            record = record_json(form, ff.records.get(app_key, form.key, rid))
+        except Exception:
+            continue
+        row = [rid]
+        for f in fields:
+            text = value_text(f.definition, record.get(f.key))
+            row.append("'" + text if text[:1] in ("=", "+", "-", "@") else text)  # no formula injection
+        writer.writerow(row)
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{form.key}-selected.csv"'})
+
+
+# -- data entry ---------------------------------------------------------------------
+
+def _link_info(app):
+    """For a link field: the target app/form and the text field shown and searched in the picker."""
+    from engine.model import link_target
+
+    def info(field) -> dict:
+        app_key, form_key = link_target(field.definition, app.key)
+        app_key = app_key or app.key
+        try:
+            _app, target = instance().form(app_key, form_key or "")
+        except NotFound:
+            return {"app": app_key, "form": form_key or "", "display": ""}
+        display = next((f.key for f in target.fields if f.type_name in ("text", "serial", "email", "phone")), "")
+        return {"app": app_key, "form": target.key, "display": display}
+    return info
+
+
+def _entry(app, form, record=None):
+    return render_template("entry.html", app=app, form=form, record=record, widget_for=widget_for,
+                           input_id=input_id, options_of=options_of, messages=_messages(),
+                           link_info=_link_info(app))
+
+
+def _messages() -> dict:
+    """Error messages by code in the UI language (the engine's English message is the fallback)."""
+    return {
+        "required": _("This field is required."),
+        "type": _("This value has the wrong type."),
+        "format": _("This value is not in the right format."),
+        "option": _("Choose one of the options."),
+        "min": _("The value is too small."), "max": _("The value is too large."),
+        "min_length": _("The text is too short."), "max_length": _("The text is too long."),
+        "range": _("The value is out of range."),
+        "unique": _("This value is already used by another record."),
+        "not_found": _("The linked record does not exist."),
+        "invalid": _("This value is not valid."),
+        "saved": _("Saved."), "saving": _("Saving…"), "failed": _("Could not save: %(m)s", m="{m}"),
+        "check": _("Please correct the highlighted fields."),
+        "no_results": _("No matching records."), "remove": _("Remove"),
+    }
+
+
+@ui.get("/apps/<app_key>/forms/<form_key>/new")
+@login_required
+def new_record(app_key, form_key):
+    """The generated form for a new record."""
+    require_page(access.WRITE, app_key, form_key)
+    app, form = find_form(app_key, form_key)
+    return _entry(app, form)
+
+
+@ui.get("/apps/<app_key>/forms/<form_key>/records/<rid:record_id>/edit")
+@login_required
+def edit_record(app_key, form_key, record_id):
+    """The generated form filled with a record's values."""
+    require_page(access.WRITE, app_key, form_key)
+    app, form = find_form(app_key, form_key)
+    try:
+        record = record_json(form, instance().records.get(app_key, form_key, record_id))
+    except NotFound:
+        abort(404)
+    return _entry(app, form, record)
+
+
+# -- record page --------------------------------------------------------------------
+
+@ui.get("/apps/<app_key>/forms/<form_key>/records/<rid:record_id>")
+@login_required
+def record_page(app_key, form_key, record_id):
+    """A record's values and its history (who changed what), with restore and revert."""
+    require_page(access.READ, app_key, form_key)
+    app, form = find_form(app_key, form_key)
+    ff = instance()
+    try:
+        record = record_json(form, ff.records.get(app_key, form_key, record_id, include_deleted=True))
+        history = ff.records.history(app_key, form_key, record_id)
+    except NotFound:
+        abort(404)
+    names = _usernames([h["actor"] for h in history] + [record.get("_created_by"), record.get("_updated_by")])
+    for h in history:
+        h["who"] = names.get(h["actor"], h["actor"] or "—")
+        h["rows"] = [(form.fields_by_key.get(k), k, old, new) for k, (old, new) in h["changes"].items()]
+    return render_template("record.html", app=app, form=form, record=record, history=list(reversed(history)),
+                           value_text=value_text, names=names,
+                           can_write=allowed(access.WRITE, app_key, form_key))
+
+
+@ui.post("/apps/<app_key>/forms/<form_key>/records/<rid:record_id>/revert")
+@login_required
+def revert_record(app_key, form_key, record_id):
+    """Make an earlier version's values current again (as a new version)."""
+    who = require_page(access.WRITE, app_key, form_key)
+    find_form(app_key, form_key)
+    version = request.form.get("version", "")
+    if not version.isdigit():
+        abort(400)
+    try:
+        instance().records.revert(app_key, form_key, record_id, int(version), ctx=_ctx(who))
+    except NotFound:
+        abort(404)
+    return redirect(url_for("ui.record_page", app_key=app_key, form_key=form_key, record_id=record_id))
+
+
+@ui.post("/apps/<app_key>/forms/<form_key>/records/<rid:record_id>/restore")
+@login_required
+def restore_record(app_key, form_key, record_id):
+    """Bring a record back from the trash."""
+    who = require_page(access.WRITE, app_key, form_key)
+    find_form(app_key, form_key)
+    try:
+        instance().records.restore(app_key, form_key, record_id, ctx=_ctx(who))
+    except NotFound:
+        abort(404)
+    return redirect(url_for("ui.record_page", app_key=app_key, form_key=form_key, record_id=record_id))

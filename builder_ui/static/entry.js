@@ -1,0 +1,336 @@
+// Data entry: fills the generated form, previews the draft on the server as the user types
+// (formulas, defaults, visibility, validation), and saves it through the REST API.
+// User data is only ever put into the page with textContent / value — never as HTML.
+(function () {
+  "use strict";
+  var form = document.getElementById("entry");
+  if (!form) return;
+  var messages = JSON.parse(document.getElementById("ff-messages").textContent);
+  var record = JSON.parse(document.getElementById("ff-record").textContent);
+  var recordId = form.dataset.record || null;
+  var touched = {};
+  var submitted = false;
+  var rowCounter = 0;
+  var timer = null;
+  var seq = 0;
+
+  function topFields() {
+    return Array.prototype.filter.call(form.querySelectorAll(".field[data-key]"), function (el) {
+      return el.parentElement === form;
+    });
+  }
+  function input(el) { return el.querySelector("[data-input]"); }
+  function text(v) { return v === null || v === undefined ? "" : String(v); }
+  function blankToNull(s) { s = s.trim(); return s === "" ? null : s; }
+
+  // -- reading and writing one widget (el carries data-kind) --------------------------
+  function getValue(el) {
+    var kind = el.dataset.kind, i = input(el);
+    switch (kind) {
+      case "none": return undefined;
+      case "bool": return i.checked;
+      case "list":
+        var out = [];
+        el.querySelectorAll("[data-option]").forEach(function (c) { if (c.checked) out.push(c.value); });
+        return out.length ? out : null;
+      case "ids":
+        if (el.querySelector(".link-picker")) return pickerIds(el).length ? pickerIds(el) : null;
+        var ids = i.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+        return ids.length ? ids : null;
+      case "address":
+      case "location":
+        var obj = {}, any = false;
+        el.querySelectorAll("[data-part]").forEach(function (p) {
+          var v = blankToNull(p.value); obj[p.dataset.part] = v; if (v !== null) any = true;
+        });
+        return any ? obj : null;
+      case "rows":
+        return Array.prototype.map.call(el.querySelectorAll("[data-rows] > tr[data-row]"), function (tr) {
+          var row = {};
+          tr.querySelectorAll("td[data-key]").forEach(function (td) {
+            var v = getValue(td); if (v !== undefined) row[td.dataset.key] = v;
+          });
+          return row;
+        });
+      default:
+        if (el.querySelector(".link-picker")) { var one = pickerIds(el); return one.length ? one[0] : null; }
+        return i ? blankToNull(i.value) : undefined;
+    }
+  }
+
+  function setValue(el, value) {
+    var kind = el.dataset.kind, i = input(el);
+    switch (kind) {
+      case "none":
+        var out = el.querySelector("[data-output]");
+        if (out) out.textContent = Array.isArray(value) ? value.join(", ") : text(value);
+        return;
+      case "bool": i.checked = value === true; return;
+      case "list":
+        el.querySelectorAll("[data-option]").forEach(function (c) {
+          c.checked = Array.isArray(value) && value.indexOf(c.value) >= 0;
+        });
+        return;
+      case "address":
+      case "location":
+        el.querySelectorAll("[data-part]").forEach(function (p) { p.value = value ? text(value[p.dataset.part]) : ""; });
+        return;
+      case "rows":
+        var body = el.querySelector("[data-rows]");
+        while (body.firstChild) body.removeChild(body.firstChild);
+        (value || []).forEach(function (row) { addRow(el, row); });
+        return;
+      default:
+        if (el.querySelector(".link-picker")) {
+          var ids = value === null || value === undefined ? [] : (Array.isArray(value) ? value : [value]);
+          ids.forEach(function (id) { choose(el, id, id); });
+          return;
+        }
+        if (!i) return;
+        var v = text(value);
+        if (el.dataset.type === "datetime") v = v.slice(0, 19);
+        i.value = Array.isArray(value) ? value.join(", ") : v;
+    }
+  }
+
+  // -- subform rows ---------------------------------------------------------------
+  function addRow(el, values) {
+    var tpl = el.querySelector("template[data-row-template]");
+    var n = rowCounter++;
+    var tr = tpl.content.firstElementChild.cloneNode(true);
+    tr.querySelectorAll("[id]").forEach(function (x) { x.id = x.id.replace("__row__", String(n)); });
+    tr.querySelectorAll("[aria-controls]").forEach(function (x) {
+      x.setAttribute("aria-controls", x.getAttribute("aria-controls").replace("__row__", String(n)));
+    });
+    el.querySelector("[data-rows]").appendChild(tr);
+    tr.querySelectorAll("td[data-key]").forEach(function (td) {
+      if (values && values[td.dataset.key] !== undefined) setValue(td, values[td.dataset.key]);
+      setupPicker(td);
+    });
+    return tr;
+  }
+
+  form.addEventListener("click", function (ev) {
+    var add = ev.target.closest("[data-add-row]");
+    if (add) {
+      var tr = addRow(add.closest(".field"), null);
+      var first = tr.querySelector("input, select, textarea");
+      if (first) first.focus();
+      touched[add.closest(".field").dataset.key] = true;
+      schedule();
+      return;
+    }
+    var rm = ev.target.closest("[data-remove-row]");
+    if (rm) {
+      var field = rm.closest(".field");
+      rm.closest("tr").remove();
+      touched[field.dataset.key] = true;
+      var next = field.querySelector("[data-add-row]");
+      if (next) next.focus();
+      schedule();
+    }
+  });
+
+  // -- link picker: search the target form through the records API -----------------
+  function pickerIds(el) {
+    return Array.prototype.map.call(el.querySelectorAll(".chosen > li"), function (li) { return li.dataset.id; });
+  }
+  function choose(el, id, label) {
+    var picker = el.querySelector(".link-picker");
+    var list = picker.querySelector(".chosen");
+    if (picker.dataset.multiple !== "1") while (list.firstChild) list.removeChild(list.firstChild);
+    if (pickerIds(el).indexOf(id) >= 0) return;
+    var li = document.createElement("li");
+    li.dataset.id = id;
+    var span = document.createElement("span");
+    span.textContent = label;
+    var x = document.createElement("button");
+    x.type = "button"; x.className = "link small"; x.textContent = "×";
+    x.setAttribute("aria-label", messages.remove + " " + label);
+    x.addEventListener("click", function () { li.remove(); touched[topKey(el)] = true; schedule(); });
+    li.appendChild(span); li.appendChild(x);
+    list.appendChild(li);
+    if (id !== label) return;
+    // an id shown before its label is known: fetch the display value
+    var display = picker.dataset.display;
+    if (!display) return;
+    fetch(recordsUrl(picker) + "/" + encodeURIComponent(id), {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (rec) { if (rec && rec[display]) span.textContent = rec[display]; });
+  }
+  function topKey(el) { var f = el.closest(".field"); return f ? f.dataset.key : ""; }
+  function recordsUrl(picker) {
+    return "/api/v1/apps/" + encodeURIComponent(picker.dataset.app) + "/forms/" +
+      encodeURIComponent(picker.dataset.form) + "/records";
+  }
+  function quote(s) { return '"' + s.replace(/"/g, '""') + '"'; }
+  function setupPicker(el) {
+    var picker = el.querySelector(".link-picker");
+    if (!picker || picker.dataset.ready) return;
+    picker.dataset.ready = "1";
+    var search = picker.querySelector(".link-search");
+    var results = picker.querySelector(".link-results");
+    var t = null;
+    function run() {
+      var q = search.value.trim(), display = picker.dataset.display;
+      var params = new URLSearchParams({limit: "10"});
+      if (q && display) params.set("filter", "CONTAINS(" + display + ", " + quote(q) + ")");
+      fetch(recordsUrl(picker) + "?" + params.toString(), {credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : {records: []}; })
+        .then(function (data) {
+          while (results.firstChild) results.removeChild(results.firstChild);
+          if (!data.records.length) {
+            var none = document.createElement("li"); none.textContent = messages.no_results; results.appendChild(none);
+          }
+          data.records.forEach(function (rec) {
+            var li = document.createElement("li");
+            var b = document.createElement("button");
+            b.type = "button"; b.setAttribute("role", "option"); b.className = "link";
+            b.textContent = (display && rec[display]) ? rec[display] : rec._id;
+            b.addEventListener("click", function () {
+              choose(el, rec._id, b.textContent);
+              while (results.firstChild) results.removeChild(results.firstChild);
+              search.value = "";
+              touched[topKey(el)] = true;
+              schedule();
+            });
+            li.appendChild(b); results.appendChild(li);
+          });
+        });
+    }
+    search.addEventListener("input", function () { clearTimeout(t); t = setTimeout(run, 250); });
+    search.addEventListener("focus", function () { if (!results.firstChild) run(); });
+  }
+
+  // -- preview on the server ------------------------------------------------------
+  function collect() {
+    var values = {};
+    topFields().forEach(function (el) {
+      var v = getValue(el);
+      if (v !== undefined) values[el.dataset.key] = v;
+    });
+    return values;
+  }
+  function csrfHeaders(extra) {
+    var h = {"Content-Type": "application/json", "X-CSRFToken": form.dataset.csrf};
+    for (var k in extra || {}) h[k] = extra[k];
+    return h;
+  }
+  function preview(withDefaults) {
+    var mine = ++seq;
+    var body = {values: withDefaults ? {} : collect()};
+    if (recordId) body.record = recordId;
+    if (withDefaults) body.defaults = true;
+    return fetch(form.dataset.previewUrl, {method: "POST", credentials: "same-origin",
+      headers: csrfHeaders(), body: JSON.stringify(body)})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data || mine !== seq) return null;
+        apply(data, withDefaults);
+        return data;
+      });
+  }
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(function () { preview(false); }, 300);
+  }
+  function apply(data, fillDefaults) {
+    topFields().forEach(function (el) {
+      var key = el.dataset.key;
+      el.hidden = data.visible[key] === false;
+      if (el.dataset.kind === "none") setValue(el, data.values[key]);
+      else if (fillDefaults && data.values[key] !== null && data.values[key] !== undefined) setValue(el, data.values[key]);
+      else if (el.dataset.kind === "rows") applyRowOutputs(el, data.values[key] || []);
+    });
+    showErrors(data.errors, !submitted);
+  }
+  function applyRowOutputs(el, rows) {
+    el.querySelectorAll("[data-rows] > tr[data-row]").forEach(function (tr, i) {
+      tr.querySelectorAll("td[data-kind=none]").forEach(function (td) {
+        setValue(td, rows[i] ? rows[i][td.dataset.key] : null);
+      });
+    });
+  }
+
+  // -- errors, located by field key (e.g. "parts[0].price") -------------------------
+  function message(e) {
+    return (e.code && messages[e.code] && e.code !== "rule") ? messages[e.code] : e.message;
+  }
+  function clearErrors() {
+    form.querySelectorAll(".field-error").forEach(function (p) { p.textContent = ""; });
+    form.querySelectorAll("[aria-invalid]").forEach(function (x) { x.removeAttribute("aria-invalid"); });
+    var box = document.getElementById("form-errors");
+    while (box.firstChild) box.removeChild(box.firstChild);
+    box.hidden = true;
+  }
+  function showErrors(errors, onlyTouched) {
+    clearErrors();
+    var box = document.getElementById("form-errors");
+    (errors || []).forEach(function (e) {
+      var loc = e.location || "";
+      var m = /^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\](?:\.([A-Za-z_][A-Za-z0-9_]*))?)?/.exec(loc);
+      var field = m ? form.querySelector('.field[data-key="' + m[1] + '"]') : null;
+      if (field && field.parentElement !== form) field = null;
+      if (onlyTouched && (!field || !touched[m[1]])) return;
+      var target = field, p = null;
+      if (field && m[2] !== undefined) {
+        var tr = field.querySelectorAll("[data-rows] > tr[data-row]")[Number(m[2])];
+        var td = tr && m[3] ? tr.querySelector('td[data-key="' + m[3] + '"]') : null;
+        if (td) { target = td; p = td.querySelector(".field-error"); }
+      }
+      if (!field) {
+        var li = document.createElement("p"); li.textContent = message(e); box.appendChild(li); box.hidden = false;
+        return;
+      }
+      p = p || field.querySelector(":scope > .field-error");
+      p.textContent = (p.textContent ? p.textContent + " " : "") + message(e);
+      var ctl = target.querySelector("input, select, textarea");
+      if (ctl) ctl.setAttribute("aria-invalid", "true");
+    });
+  }
+
+  form.addEventListener("input", function (ev) {
+    if (ev.target.classList.contains("link-search")) return;
+    var f = ev.target.closest(".field"); if (f) touched[f.dataset.key] = true;
+    schedule();
+  });
+  form.addEventListener("change", function (ev) {
+    if (ev.target.classList.contains("link-search")) return;
+    var f = ev.target.closest(".field"); if (f) touched[f.dataset.key] = true;
+    schedule();
+  });
+
+  // -- save through the REST API -------------------------------------------------
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    submitted = true;
+    clearTimeout(timer);
+    var status = document.getElementById("save-status");
+    status.textContent = messages.saving;
+    var headers = {};
+    if (recordId && form.dataset.version) headers["If-Match"] = '"' + recordId + "-" + form.dataset.version + '"';
+    fetch(form.dataset.saveUrl, {method: form.dataset.method, credentials: "same-origin",
+      headers: csrfHeaders(headers), body: JSON.stringify(collect())})
+      .then(function (r) { return r.json().then(function (data) { return {ok: r.ok, data: data}; }); })
+      .then(function (res) {
+        if (res.ok) {
+          status.textContent = messages.saved;
+          window.location.assign(form.dataset.doneUrl.replace("__id__", encodeURIComponent(res.data._id)));
+          return;
+        }
+        status.textContent = messages.check;
+        showErrors(res.data.errors && res.data.errors.length ? res.data.errors
+                   : [{location: "", message: res.data.detail || res.data.title}], false);
+        var bad = form.querySelector("[aria-invalid]");
+        if (bad) bad.focus();
+      })
+      .catch(function (err) { status.textContent = messages.failed.replace("{m}", String(err)); });
+  });
+
+  // -- start ------------------------------------------------------------------------
+  topFields().forEach(setupPicker);
+  if (record) {
+    topFields().forEach(function (el) { if (el.dataset.kind !== "none") setValue(el, record[el.dataset.key]); });
+  }
+  preview(!record).then(function () { form.dataset.ready = "1"; });
+})();

@@ -1,0 +1,144 @@
+// Table view: select-all for bulk actions, and the filter builder (and/or groups of
+// per-type conditions) that writes an expression into the filter box.
+// Labels and values are put into the page with textContent only.
+(function () {
+  "use strict";
+  var all = document.getElementById("select-all");
+  if (all) {
+    all.addEventListener("change", function () {
+      document.querySelectorAll(".row-select").forEach(function (c) { c.checked = all.checked; });
+    });
+  }
+
+  var box = document.getElementById("filter-builder");
+  var filterInput = document.getElementById("filter");
+  if (!box || !filterInput) return;
+  var fields = JSON.parse(document.getElementById("ff-fields").textContent)
+    .filter(function (f) { return f.filterable; });
+  var T = box.dataset;
+
+  var OPS = {
+    text: ["=", "<>", "contains", "starts", "empty", "notempty"],
+    number: ["=", "<>", ">", ">=", "<", "<=", "empty", "notempty"],
+    date: ["=", ">", ">=", "<", "<=", "empty", "notempty"],
+    datetime: [">", ">=", "<", "<=", "empty", "notempty"],
+    boolean: ["true", "false"],
+    option: ["=", "<>", "empty", "notempty"]
+  };
+  var OP_TEXT = {"=": "=", "<>": "≠", ">": ">", ">=": "≥", "<": "<", "<=": "≤", contains: "⊃ …", starts: "… *",
+                 empty: "∅", notempty: "≠ ∅", "true": "✓", "false": "✗"};
+  function kindOf(f) {
+    if (f.options && f.options.length) return "option";
+    if (OPS[f.kind]) return f.kind;
+    return "text";
+  }
+  function quote(s) { return '"' + String(s).replace(/"/g, '""') + '"'; }
+  function literal(f, v) {
+    var k = kindOf(f);
+    if (k === "number") return /^-?\d+(\.\d+)?$/.test(v.trim()) ? v.trim() : quote(v);
+    if (k === "date" || k === "datetime") {
+      var m = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+      return m ? "DATE(" + Number(m[1]) + ", " + Number(m[2]) + ", " + Number(m[3]) + ")" : quote(v);
+    }
+    return quote(v);
+  }
+  function condExpr(c) {
+    var f = fields.filter(function (x) { return x.key === c.field; })[0];
+    if (!f) return "";
+    switch (c.op) {
+      case "empty": return "ISEMPTY(" + f.key + ")";
+      case "notempty": return "NOT(ISEMPTY(" + f.key + "))";
+      case "true": return f.key + " = TRUE";
+      case "false": return f.key + " = FALSE";
+      case "contains": return c.value === "" ? "" : "CONTAINS(" + f.key + ", " + quote(c.value) + ")";
+      case "starts": return c.value === "" ? "" : "LEFT(" + f.key + ", " + c.value.length + ") = " + quote(c.value);
+      default: return c.value === "" ? "" : f.key + " " + c.op + " " + literal(f, c.value);
+    }
+  }
+  function groupExpr(g) {
+    var parts = g.items.map(function (it) { return it.items ? groupExpr(it) : condExpr(it); })
+      .filter(Boolean);
+    if (!parts.length) return "";
+    if (parts.length === 1) return parts[0];
+    return g.op + "(" + parts.join(", ") + ")";
+  }
+
+  var root = {op: "AND", items: []};
+  var counter = 0;
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function labelled(control, text) {
+    var id = "fb-" + (++counter);
+    control.id = id;
+    var wrap = el("span", {"class": "fb-part"});
+    var lab = el("label", {"for": id, "class": "sr-only"}, text);
+    wrap.appendChild(lab); wrap.appendChild(control);
+    return wrap;
+  }
+  function changed() {
+    var expr = groupExpr(root);
+    if (expr || root.items.length) filterInput.value = expr;
+  }
+  function renderCond(c, parent, list) {
+    var row = el("div", {"class": "fb-cond", role: "group"});
+    var fsel = el("select", {"data-fb": "field"});
+    fields.forEach(function (f) { var o = el("option", {value: f.key}, f.label); if (f.key === c.field) o.selected = true; fsel.appendChild(o); });
+    var f = fields.filter(function (x) { return x.key === c.field; })[0] || fields[0];
+    c.field = f.key;
+    var osel = el("select", {"data-fb": "op"});
+    var ops = OPS[kindOf(f)];
+    if (ops.indexOf(c.op) < 0) c.op = ops[0];
+    ops.forEach(function (op) { var o = el("option", {value: op}, OP_TEXT[op]); if (op === c.op) o.selected = true; osel.appendChild(o); });
+    var value;
+    if (kindOf(f) === "option") {
+      value = el("select", {"data-fb": "value"});
+      f.options.forEach(function (opt) { var o = el("option", {value: opt.value}, opt.label); value.appendChild(o); });
+      if (!c.value) c.value = f.options[0].value;
+      value.value = c.value;
+    } else {
+      var type = kindOf(f) === "date" || kindOf(f) === "datetime" ? "date" : "text";
+      value = el("input", {"data-fb": "value", type: type});
+      value.value = c.value || "";
+    }
+    value.hidden = ["empty", "notempty", "true", "false"].indexOf(c.op) >= 0;
+    var rm = el("button", {type: "button", "class": "secondary small"}, T.remove);
+    fsel.addEventListener("change", function () { c.field = fsel.value; c.value = ""; render(); changed(); });
+    osel.addEventListener("change", function () { c.op = osel.value; render(); changed(); });
+    value.addEventListener("input", function () { c.value = value.value; changed(); });
+    value.addEventListener("change", function () { c.value = value.value; changed(); });
+    rm.addEventListener("click", function () { list.splice(list.indexOf(c), 1); render(); changed(); });
+    row.appendChild(labelled(fsel, T.field)); row.appendChild(labelled(osel, T.op));
+    row.appendChild(labelled(value, T.value)); row.appendChild(rm);
+    parent.appendChild(row);
+  }
+  function renderGroup(g, parent, list) {
+    var wrap = el("div", {"class": "fb-group"});
+    var sel = el("select", {"data-fb": "join"});
+    [["AND", T.and], ["OR", T.or]].forEach(function (p) { var o = el("option", {value: p[0]}, p[1]); if (g.op === p[0]) o.selected = true; sel.appendChild(o); });
+    sel.addEventListener("change", function () { g.op = sel.value; changed(); });
+    wrap.appendChild(labelled(sel, T.and + " / " + T.or));
+    g.items.forEach(function (it) { if (it.items) renderGroup(it, wrap, g.items); else renderCond(it, wrap, g.items); });
+    var add = el("button", {type: "button", "class": "secondary small", "data-fb": "add"}, T.add);
+    add.addEventListener("click", function () { g.items.push({field: fields[0].key, op: "", value: ""}); render(); changed(); });
+    wrap.appendChild(add);
+    if (list === null) {
+      var addg = el("button", {type: "button", "class": "secondary small", "data-fb": "add-group"}, T.addGroup);
+      addg.addEventListener("click", function () { g.items.push({op: "OR", items: [{field: fields[0].key, op: "", value: ""}]}); render(); changed(); });
+      wrap.appendChild(addg);
+    } else {
+      var rm = el("button", {type: "button", "class": "secondary small"}, T.remove);
+      rm.addEventListener("click", function () { list.splice(list.indexOf(g), 1); render(); changed(); });
+      wrap.appendChild(rm);
+    }
+    parent.appendChild(wrap);
+  }
+  function render() {
+    Array.prototype.slice.call(box.children).forEach(function (c) { if (c.tagName !== "LEGEND") c.remove(); });
+    if (fields.length) renderGroup(root, box, null);
+  }
+  render();
+})();

@@ -1,0 +1,170 @@
+"""JSON endpoints the builder UI needs (blueprint `api_ui`, mounted at /api/v1).
+
+  POST /apps/<app>/forms/<form>/preview   evaluate a draft record without saving it
+  POST /expressions/check                 static diagnostics of a formula (for the formula editor)
+
+The preview runs the record lifecycle's own steps — coerce, defaults (when asked),
+formulas/lookups/rollups, visibility, required and constraint checks, links and
+form rules — on a read connection, and returns the computed values, which fields
+are visible, and every error located by field key. Nothing is written.
+
+Registered by builder_ui (ui.record_once); it runs the API's request pipeline
+(`engine.api._authenticate`: sign-in or Bearer key, CSRF for cookie writes,
+unknown query parameters, Idempotency-Key) and asks `access.can` via `require`.
+"""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from . import access, storage
+from .api import (BadRequest, _authenticate, _release, _remember, body_object, endpoint, instance,
+                  json_response, require)
+from .auth import csrf
+from .errors import FieldValueError, NotFound
+
+api_ui = Blueprint("api_ui", __name__)
+csrf.exempt(api_ui)
+api_ui.before_request(_authenticate)
+api_ui.after_request(_remember)
+api_ui.teardown_request(_release)
+
+
+def _bad(location: str, message: str, code: str = "type") -> BadRequest:
+    return BadRequest(f"{location}: {message}", [{"location": location, "message": message, "code": code}])
+
+
+@api_ui.post("/apps/<app_key>/forms/<form_key>/preview")
+@endpoint()
+def preview_record(app_key, form_key):
+    """Evaluate a draft: {"values": {...}, "record": id?, "defaults": bool?} → values, visible, errors."""
+    from .records import RecordContext, _empty, _err, _located, _detail, from_document, SYSTEM_FIELDS
+    who = require(access.WRITE, app_key, form_key)
+    ff = instance()
+    app, form = ff.form(app_key, form_key)
+    data = body_object()
+    unknown = sorted(set(data) - {"values", "record", "defaults"})
+    if unknown:
+        raise _bad(unknown[0], "unknown property", "unknown")
+    given = data.get("values", {})
+    if not isinstance(given, dict):
+        raise _bad("values", "expected an object of field keys")
+    record_id = data.get("record")
+    if record_id is not None and not isinstance(record_id, str):
+        raise _bad("record", "expected a record id")
+    with_defaults = data.get("defaults", False)
+    if not isinstance(with_defaults, bool):
+        raise _bad("defaults", "expected true or false")
+    ctx = RecordContext(actor=who.id, user={"id": who.id, "username": who.user.get("username")})
+    errors: list[dict] = []
+    with ff.db.read() as conn:
+        values = {f.key: None for f in form.fields}
+        if record_id is not None:
+            row = ff.records._row(conn, form, record_id)
+            if row is None or row["deleted_at"] is not None:
+                raise NotFound(f"record {record_id!r} not found in {app.key}.{form.key}")
+            values = from_document(form, storage.loads(row["data"]))
+        for key, raw in given.items():
+            field = form.fields_by_key.get(key)
+            if field is None or field.type.computed or key in SYSTEM_FIELDS:
+                continue  # a draft may carry stale keys; the save reports them
+            try:
+                values[key] = field.type.coerce(raw)
+            except FieldValueError as fe:
+                errors.append(_err(_located(key, fe), _detail(fe), fe.code))
+        if with_defaults and record_id is None:
+            ff.records._apply_defaults(form, values, given, ctx, errors)
+        ff.compute(conn, form, values, ctx)
+        visible = ff.visibility(form, values, ctx)
+        for field in form.fields:
+            if field.type.computed or not visible.get(field.key, True):
+                continue
+            value = values.get(field.key)
+            if field.required and _empty(value):
+                if not any(e["location"].split(".")[0].split("[")[0] == field.key for e in errors):
+                    errors.append(_err(field.key, f"{field.key} is required", "required"))
+                continue
+            if value is not None:
+                try:
+                    field.type.check(value)
+                except FieldValueError as fe:
+                    errors.append(_err(_located(field.key, fe), _detail(fe), fe.code))
+        if not errors:
+            errors.extend(ff.check_links(conn, form, values, given))
+        if not errors:
+            errors.extend(ff.check_rules(form, values, ctx, conn=conn))
+    out_values = {f.key: (f.type.to_json(values[f.key]) if values.get(f.key) is not None else None)
+                  for f in form.fields}
+    return json_response({"values": out_values,
+                          "visible": {f.key: visible.get(f.key, True) for f in form.fields},
+                          "errors": errors})
+
+
+@api_ui.post("/expressions/check")
+@endpoint()
+def check_expression():
+    """Static diagnostics of a formula: {"source", "app"?, "form"?, "subform"?} → {"diagnostics": [...]}."""
+    from . import expr
+    data = body_object()
+    unknown = sorted(set(data) - {"source", "app", "form", "subform"})
+    if unknown:
+        raise _bad(unknown[0], "unknown property", "unknown")
+    source = data.get("source")
+    if not isinstance(source, str):
+        raise _bad("source", "expected the formula as text")
+    for name in ("app", "form", "subform"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise _bad(name, "expected a key")
+    schema = None
+    if data.get("form") is not None:
+        if data.get("app") is None:
+            raise _bad("app", "give the app of the form", "required")
+        require(access.READ, data["app"], data["form"])
+        _app, form = instance().form(data["app"], data["form"])
+        if data.get("subform") is not None:
+            sub = form.fields_by_key.get(data["subform"])
+            if sub is None or sub.type_name != "subform":
+                raise _bad("subform", f"{data['subform']!r} is not a subform of {form.key}", "unknown")
+            schema = form.row_expr_schema(sub.key)
+        else:
+            schema = form.expr_schema()
+    diagnostics = expr.check(source, schema)
+    return json_response({"diagnostics": [
+        {"code": d.code, "message": d.message, "line": d.line, "column": d.column,
+         "end_column": d.end_column, "suggestion": d.suggestion} for d in diagnostics]})
+
+
+def _document_paths() -> None:
+    """Advertise these routes in the static OpenAPI document (engine.openapi)."""
+    from . import openapi as oa
+    app_form = [oa._path_param("app", {"type": "string"}), oa._path_param("form", {"type": "string"})]
+    error = {"type": "object", "properties": {"location": {"type": "string"}, "message": {"type": "string"},
+                                              "code": {"type": "string"}}, "additionalProperties": True}
+    preview_in = {"type": "object", "additionalProperties": False, "properties": {
+        "values": {"type": "object", "description": "The draft's field values (API JSON)"},
+        "record": {"type": "string", "description": "The id of the record being edited"},
+        "defaults": {"type": "boolean", "description": "Apply default values (new records)"}}}
+    preview_out = {"type": "object", "required": ["values", "visible", "errors"], "properties": {
+        "values": {"type": "object", "description": "Every field's value, computed fields included"},
+        "visible": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "errors": {"type": "array", "items": error}}}
+    check_in = {"type": "object", "required": ["source"], "additionalProperties": False, "properties": {
+        "source": {"type": "string"}, "app": {"type": "string"}, "form": {"type": "string"},
+        "subform": {"type": "string"}}}
+    diag = {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "line": {"type": "integer"},
+        "column": {"type": "integer"}, "end_column": {"type": "integer"},
+        "suggestion": {"type": ["string", "null"]}}}
+    check_out = {"type": "object", "required": ["diagnostics"],
+                 "properties": {"diagnostics": {"type": "array", "items": diag}}}
+    oa.register_paths({
+        "/apps/{app}/forms/{form}/preview": {"post": oa._post(
+            "Evaluate a draft record (formulas, defaults, visibility, validation) without saving it",
+            oa._resp("Computed values, visibility and located errors", preview_out),
+            params=app_form, body=preview_in, tag="ui")},
+        "/expressions/check": {"post": oa._post(
+            "Static diagnostics of a formula against a form's fields (empty when fine)",
+            oa._resp("Diagnostics", check_out), body=check_in, tag="ui")},
+    })
+
+
+_document_paths()

@@ -1,0 +1,145 @@
+"""Fixtures of the UI tests (imported with `from tests.ui_conftest import *`).
+
+`site`: the repair app behind the Flask test client with an admin and a plain user.
+`live_site`: the same app on SQLite served by a real server thread; `browser`: Debian's
+Chromium driven by Playwright (never downloaded: a missing /usr/bin/chromium FAILS the run).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import REPAIR_APP
+
+ADMIN, ADMIN_PW = "admin", "correct horse battery"
+CLERK, CLERK_PW = "clerk", "a clerk's long passphrase"
+CHROMIUM = os.environ.get("FORMFLOW_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form of a page."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def sign_in(client, username: str, password: str):
+    """Sign in through the login page (with its CSRF token); returns the response."""
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+def _site(ff):
+    from engine import users
+    from engine.web import create_app
+    admin = users.add_user(ff, ADMIN, ADMIN_PW, admin=True)
+    clerk = users.add_user(ff, CLERK, CLERK_PW, admin=False)
+    app = create_app(ff, TESTING=True)
+    return SimpleNamespace(ff=ff, app=app, admin=admin, clerk=clerk)
+
+
+@pytest.fixture
+def site(repair):
+    """The repair app, an admin and a clerk, behind the Flask test client (SQLite and PostgreSQL)."""
+    return _site(repair)
+
+
+@pytest.fixture
+def admin_client(site):
+    client = site.app.test_client()
+    assert sign_in(client, ADMIN, ADMIN_PW).status_code == 302
+    return client
+
+
+@pytest.fixture
+def clerk_client(site):
+    client = site.app.test_client()
+    assert sign_in(client, CLERK, CLERK_PW).status_code == 302
+    return client
+
+
+@pytest.fixture
+def sqlite_site(make_ff, sqlite_url):
+    """An empty formflow on SQLite with an admin and a clerk (browser tests install apps themselves)."""
+    return _site(make_ff(sqlite_url))
+
+
+@pytest.fixture
+def sqlite_repair_site(make_ff, sqlite_url):
+    """The repair app on SQLite with an admin and a clerk."""
+    ff = make_ff(sqlite_url)
+    ff.apps.install(copy.deepcopy(REPAIR_APP))
+    return _site(ff)
+
+
+def serve(app):
+    """Serve a WSGI app on a loopback port in a thread; returns (base URL, stop function)."""
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop():
+        server.shutdown()
+        thread.join()
+    return f"http://127.0.0.1:{server.server_port}", stop
+
+
+@pytest.fixture
+def live_site(sqlite_site):
+    url, stop = serve(sqlite_site.app)
+    sqlite_site.url = url
+    yield sqlite_site
+    stop()
+
+
+@pytest.fixture
+def live_repair(sqlite_repair_site):
+    url, stop = serve(sqlite_repair_site.app)
+    sqlite_repair_site.url = url
+    yield sqlite_repair_site
+    stop()
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium under Playwright; a clear failure when it is not installed."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium is required for the browser tests and is missing at {CHROMIUM}: "
+                    "run `make install` (it runs apt-get install chromium) or set FORMFLOW_CHROMIUM")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        chromium = launch_chromium(p)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (desktop size); every dialog is recorded in page.dialogs."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    pg = context.new_page()
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.set_default_timeout(15_000)
+    yield pg
+    context.close()
+
+
+def browser_sign_in(page, base: str, username: str = ADMIN, password: str = ADMIN_PW):
+    page.goto(base + "/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/apps")

@@ -55,7 +55,7 @@ def _audit_install(result: dict, before: dict | None) -> None:
     from .api_records import audit_event
     details = {"version": result.get("version"), "from_version": result.get("from_version")}
     if before is not None:
-        after = instance().app(result["app"]).definition
+        after = orjson.loads(instance().apps.export(result["app"]))
         details["changed_sections"] = sorted(
             k for k in set(before) | set(after) if k not in ("version",) and _strip(before.get(k)) != _strip(after.get(k)))
     audit_event("app.installed" if before is None else "app.updated",
@@ -102,7 +102,7 @@ def import_app():
         _require_change(key, definition)
     else:
         require(access.DEFINE, None)  # a new app: administrators
-    before = ff.app(key).definition if existing else None
+    before = orjson.loads(ff.apps.export(key)) if existing else None
     result = ff.apps.install(definition, actor=_actor(), dry_run=flag("dry_run"))
     _audit_install(result, before)
     status = 201 if result.get("created") and not result.get("dry_run") else 200
@@ -140,7 +140,7 @@ def put_app(app_key):
         raise NotFound(f"no app {app_key!r} is installed; POST /apps installs a new one")
     _require_change(app_key, definition)
     expected = if_match_version(app_key)
-    before = ff.app(app_key).definition
+    before = orjson.loads(ff.apps.export(app_key))
     result = ff.apps.install(definition, actor=_actor(), dry_run=flag("dry_run"), expected_version=expected)
     _audit_install(result, before)
     return json_response(result, 200, {"ETag": etag(app_key, result["version"])})

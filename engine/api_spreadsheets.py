@@ -20,7 +20,7 @@ clear). An import needs `import`; a file with a column for a hidden or read-only
 field is refused (422) before anything is written (system and computed columns are
 ignored, as always); imports are refused when
 a row rule limits the caller's import rows (they cannot be checked row by row yet).
-The template lists only the fields the caller may write.
+The template (for anyone who may read the form) lists only the fields the caller may write.
 """
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def _export_fields(fa) -> list[str]:
 def template(app, form):
     """An empty file with the headers an import expects (xlsx: plus a 说明/Notes sheet)."""
     app_key, form_key = app, form
-    who = require("import", app_key, form_key)
+    who = require(access.READ, app_key, form_key)  # readers may fetch it (it lists what they may write)
     ff = instance()
     _app, form = ff.form(app_key, form_key)
     fa = access.form_access(who, app_key, form_key)

@@ -33,11 +33,12 @@ def _bad(location: str, message: str, code: str = "type") -> BadRequest:
     return BadRequest(f"{location}: {message}", [{"location": location, "message": message, "code": code}])
 
 
-@api_ui.post("/apps/<app_key>/forms/<form_key>/preview")
+@api_ui.post("/apps/<app>/forms/<form>/preview")
 @endpoint()
-def preview_record(app_key, form_key):
+def preview_record(app, form):
     """Evaluate a draft: {"values": {...}, "record": id?, "defaults": bool?} → values, visible, errors."""
     from .records import RecordContext, _empty, _err, _located, _detail, from_document, SYSTEM_FIELDS
+    app_key, form_key = app, form
     who = require(access.WRITE, app_key, form_key)
     ff = instance()
     app, form = ff.form(app_key, form_key)

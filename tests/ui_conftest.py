@@ -141,5 +141,5 @@ def browser_sign_in(page, base: str, username: str = ADMIN, password: str = ADMI
     page.goto(base + "/login")
     page.fill("#username", username)
     page.fill("#password", password)
-    page.click("button[type=submit]")
+    page.click("form.login button[type=submit]")
     page.wait_for_url(base + "/apps")

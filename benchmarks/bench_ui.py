@@ -1,0 +1,72 @@
+"""Browser benchmark: time from opening the table view of a large form to its rows being shown.
+
+    python benchmarks/bench_ui.py --records 100000 [--loads 7]
+
+Builds a SQLite formflow with the repair app and N tickets (create_many, batches of 5,000),
+serves it on loopback, signs in with Playwright (Debian's /usr/bin/chromium) and loads
+/apps/repair/forms/ticket several times; prints the median and each load's milliseconds
+(navigation start → the first table row is in the DOM).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--loads", type=int, default=7)
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from engine import users
+    from engine.config import Config
+    from engine.formflow import Formflow
+    from engine.web import create_app
+    from tests.conftest import REPAIR_APP
+    from tests.ui_conftest import ADMIN, ADMIN_PW, browser_sign_in, launch_chromium, serve
+
+    folder = Path(tempfile.mkdtemp(prefix="ff-bench-ui-"))
+    ff = Formflow(Config(data_dir=folder / "data", env="test"), database_url=f"sqlite:///{folder / 'ff.db'}")
+    ff.init_db()
+    ff.apps.install(copy.deepcopy(REPAIR_APP))
+    users.add_user(ff, ADMIN, ADMIN_PW, admin=True)
+    started = time.perf_counter()
+    statuses = ["open", "closed"]
+    for start in range(0, args.records, 5_000):
+        ff.records.create_many("repair", "ticket", [
+            {"title": f"ticket {i}", "qty": i % 50, "status": statuses[i % 2],
+             "parts": [{"part": "seal", "price": "2.5"}]} for i in range(start, min(start + 5_000, args.records))])
+    print(f"built {args.records:,} records in {time.perf_counter() - started:.1f} s")
+
+    url, stop = serve(create_app(ff))
+    timings = []
+    try:
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            browser_sign_in(page, url)
+            for _ in range(args.loads):
+                t0 = time.perf_counter()
+                page.goto(url + "/apps/repair/forms/ticket", wait_until="commit")
+                page.wait_for_selector("#records tbody tr td[data-label]")
+                timings.append((time.perf_counter() - t0) * 1000)
+            browser.close()
+    finally:
+        stop()
+        ff.close()
+    print(f"table view of {args.records:,} records: median {statistics.median(timings):.0f} ms "
+          f"over {len(timings)} loads ({', '.join(f'{t:.0f}' for t in timings)})")
+
+
+if __name__ == "__main__":
+    main()

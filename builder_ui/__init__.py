@@ -2,7 +2,7 @@
 
 Page modules: pages_apps (home, create/import/export/templates), pages_records
 (data entry, table view, record page). i18n sets up Flask-Babel; the JSON
-endpoints the pages call live in engine.api_ui (mounted at /api/v1 from here).
+endpoints the pages call live in engine.api_ui (mounted at /api/v1 by engine.web).
 """
 from __future__ import annotations
 
@@ -18,11 +18,9 @@ ui = Blueprint("ui", __name__, template_folder="templates", static_folder="stati
 
 @ui.record_once
 def _setup(state):
-    """Flask-Babel, the label filters, and the UI's JSON endpoints under /api/v1."""
-    from engine.api_ui import api_ui
+    """Flask-Babel and the label filters."""
     from . import i18n
     i18n.init_app(state.app)
-    state.app.register_blueprint(api_ui, url_prefix="/api/v1")
 
 
 @ui.get("/")

@@ -41,6 +41,8 @@ def create_app(ff=None, start_runner: bool | None = None, **settings) -> Flask:
     app.register_blueprint(spreadsheets, url_prefix="/api/v1")
     from .api_permissions import permissions_api
     app.register_blueprint(permissions_api, url_prefix="/api/v1")
+    from .api_ui import api_ui
+    app.register_blueprint(api_ui, url_prefix="/api/v1")
     import workflows.api
     app.register_blueprint(workflows.api.workflows, url_prefix="/api/v1")
     workflows.api.document_paths(app)

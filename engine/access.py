@@ -75,6 +75,15 @@ def _cache(principal: Principal) -> dict:
     return principal.extra.setdefault("access", {})
 
 
+def _subject(principal: Principal, ff):
+    """The permission service's Subject of the caller (directory facts), once per request."""
+    from . import permissions
+    cache = _cache(principal)
+    if "subject" not in cache:
+        cache["subject"] = permissions.subject(ff, principal.user)
+    return cache["subject"]
+
+
 def _key_allows(principal: Principal, action: str, app: str | None) -> bool:
     """The API key's own limits (apps, read-only); sessions have none."""
     if principal.via != "key":
@@ -97,7 +106,8 @@ def form_access(principal: Principal, app: str, form: str, ff=None):
     cache = _cache(principal)
     key = ("form", app, form)
     if key not in cache:
-        fa = permissions.form_access(ff or _ff(), principal.user, app, form)
+        ff = ff or _ff()
+        fa = permissions.form_access(ff, _subject(principal, ff), app, form)
         if principal.via == "key":
             if principal.key_apps is not None and app not in principal.key_apps:
                 fa.actions = frozenset()
@@ -113,7 +123,8 @@ def app_access(principal: Principal, app: str, ff=None):
     cache = _cache(principal)
     key = ("app", app)
     if key not in cache:
-        aa = permissions.app_access(ff or _ff(), principal.user, app)
+        ff = ff or _ff()
+        aa = permissions.app_access(ff, _subject(principal, ff), app)
         if principal.via == "key" and (not principal.key_write or (
                 principal.key_apps is not None and app not in principal.key_apps)):
             aa.rights = frozenset()

@@ -73,6 +73,9 @@ def _body() -> dict:
 
 def _user_id(ref: str) -> str:
     """A user id from an id or a user name; NotFound otherwise."""
+    if not isinstance(ref, str):
+        raise FormflowError("expected a user id or user name",
+                            [{"location": "user", "message": "expected a string", "code": "type"}])
     ff = _ff()
     u = tables.users.c
     with ff.db.read() as conn:

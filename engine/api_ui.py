@@ -103,10 +103,14 @@ def preview_record(app, form):
 @api_ui.post("/expressions/check")
 @endpoint()
 def check_expression():
-    """Static diagnostics of a formula: {"source", "app"?, "form"?, "subform"?} → {"diagnostics": [...]}."""
+    """Static diagnostics of a formula: {"source", "app"?, "form"?, "subform"?, "definition"?} → {"diagnostics"}.
+
+    With `definition` (a draft app definition, as the form designer holds it) the fields are
+    those of the draft's form `form` (not yet installed); nothing is validated or stored.
+    """
     from . import expr
     data = body_object()
-    unknown = sorted(set(data) - {"source", "app", "form", "subform"})
+    unknown = sorted(set(data) - {"source", "app", "form", "subform", "definition"})
     if unknown:
         raise _bad(unknown[0], "unknown property", "unknown")
     source = data.get("source")
@@ -116,7 +120,10 @@ def check_expression():
         if data.get(name) is not None and not isinstance(data[name], str):
             raise _bad(name, "expected a key")
     schema = None
-    if data.get("form") is not None:
+    draft = data.get("definition")
+    if draft is not None:
+        schema = _draft_schema(data, draft)
+    elif data.get("form") is not None:
         if data.get("app") is None:
             raise _bad("app", "give the app of the form", "required")
         require(access.READ, data["app"], data["form"])
@@ -132,6 +139,26 @@ def check_expression():
     return json_response({"diagnostics": [
         {"code": d.code, "message": d.message, "line": d.line, "column": d.column,
          "end_column": d.end_column, "suggestion": d.suggestion} for d in diagnostics]})
+
+
+def _draft_schema(data: dict, draft) -> dict:
+    """The expression schema of form `form` (or its subform `subform`) of a draft definition."""
+    from .model import field_list, form_expr_schema, forms_index, row_expr_schema
+    if not isinstance(draft, dict):
+        raise _bad("definition", "expected an app definition (an object)")
+    if data.get("app") is not None:
+        require(access.DEFINE, data["app"])
+    forms = forms_index(draft)
+    form = forms.get(data.get("form"))
+    if form is None:
+        raise _bad("form", f"{data.get('form')!r} is not a form of the definition", "unknown")
+    app_key = data.get("app") or draft.get("key")
+    if data.get("subform") is not None:
+        sub = next((f for f in field_list(form) if f["key"] == data["subform"]), None)
+        if sub is None or sub.get("type") != "subform":
+            raise _bad("subform", f"{data['subform']!r} is not a subform of {form['key']}", "unknown")
+        return row_expr_schema(form, sub, forms, app_key)
+    return form_expr_schema(form, forms, app_key)
 
 
 def _document_paths() -> None:
@@ -150,7 +177,8 @@ def _document_paths() -> None:
         "errors": {"type": "array", "items": error}}}
     check_in = {"type": "object", "required": ["source"], "additionalProperties": False, "properties": {
         "source": {"type": "string"}, "app": {"type": "string"}, "form": {"type": "string"},
-        "subform": {"type": "string"}}}
+        "subform": {"type": "string"},
+        "definition": {"type": "object", "description": "A draft app definition: check against its form `form`"}}}
     diag = {"type": "object", "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}, "line": {"type": "integer"},
         "column": {"type": "integer"}, "end_column": {"type": "integer"},

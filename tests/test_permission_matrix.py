@@ -113,6 +113,9 @@ MATRIX = {
     "/hooks/{token}": "automation",  # public: the token is the credential
     # the builder UI's preview (engine/api_ui.py): see test_preview_of_a_record_outside_the_rows
     "/apps/{app}/forms/{form}/preview": "preview",
+    # the builder UI's import wizard and rule checker (engine/api_ui_wizard.py)
+    "/apps/{app}/forms/{form}/import/preview": "builder",
+    "/apps/{app}/forms/{form}/rules/check": "builder",
 }
 
 
@@ -328,6 +331,19 @@ def test_members_cannot_run_or_read_automations(web, role):
             ("POST", f"{ORDERS}/{o2}:run/approve", {}, (403, 404)),
             ("POST", "/api/v1/hooks/not-a-token", {}, (404,))]:
         assert_denied(web.client.open(url, method=method, json=body, headers=web.hdr(name)), O2_SECRETS, statuses)
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_members_cannot_use_the_import_wizard_or_the_rule_checker(web, role):
+    """Nobody in the shop has `import`, and only shop_admin has `manage_permissions`."""
+    import io
+    name = ROLES[role]
+    r = web.client.post("/api/v1/apps/shop/forms/customer/import/preview", headers=web.hdr(name),
+                        data={"file": (io.BytesIO(b"name\nx\n"), "in.csv")})
+    assert_denied(r, C1_SECRETS, (403,))
+    r = web.client.post("/api/v1/apps/shop/forms/order/rules/check", json={"rows": "amount > 1"},
+                        headers=web.hdr(name))
+    assert_denied(r, O2_SECRETS, (403,))
 
 
 @pytest.mark.xfail(strict=True, reason="engine/api_ui.py (builder UI engineer) previews any record id without "

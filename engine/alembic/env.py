@@ -4,6 +4,7 @@ from alembic import context
 from engine.tables import metadata
 import workflows.tables  # noqa: F401  (workflows' tables are on the same metadata)
 import engine.directory, engine.audit  # noqa: F401,E401  (directory and audit tables)
+import engine.api_ui_wizard  # noqa: F401,E402  (saved views of the UI)
 
 config = context.config
 engine = config.attributes["engine"]

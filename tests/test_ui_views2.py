@@ -1,0 +1,196 @@
+"""Kanban (drag a card → PATCH with If-Match), calendar (month grid over a date field) and saved views
+(per user, shared per role)."""
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.test_spreadsheets import CRM_APP
+from tests.ui_conftest import *  # noqa: F401,F403
+from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, _site, browser_sign_in, csrf_of, serve, sign_in
+
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+KANBAN = "/apps/crm/forms/contact/kanban"
+CALENDAR = "/apps/crm/forms/contact/calendar"
+TABLE = "/apps/crm/forms/contact"
+
+
+@pytest.fixture
+def crm_site(make_ff, sqlite_url):
+    ff = make_ff(sqlite_url)
+    ff.apps.install(copy.deepcopy(CRM_APP))
+    site = _site(ff)
+    for code, name, level, joined in [("C1", "张三", "金", "2026-03-02"), ("C2", "李四", "银", "2026-03-15"),
+                                      ("C3", "王五", None, "2026-04-01"), ("C4", "<b>赵六</b>", "金", None)]:
+        ff.records.create("crm", "contact", {"code": code, "name": name, "level": level, "joined": joined})
+    return site
+
+
+def _client(site, user=ADMIN, pw=ADMIN_PW):
+    client = site.app.test_client()
+    assert sign_in(client, user, pw).status_code == 302
+    return client
+
+
+def test_the_kanban_shows_one_column_per_option_and_a_blank_column(crm_site):
+    html = _client(crm_site).get(KANBAN).get_data(as_text=True)
+    cols = re.findall(r'<ul class="kanban-cards" data-value="([^"]*)"', html)
+    assert cols == ["金", "银", ""]
+    assert html.count('class="kanban-card"') == 4
+    assert "&lt;b&gt;赵六&lt;/b&gt;" in html and "<b>赵六</b>" not in html
+    assert 'data-can-move="1"' in html
+
+
+def test_the_kanban_filters_and_refuses_a_bad_filter_with_a_message(crm_site):
+    client = _client(crm_site)
+    html = client.get(KANBAN, query_string={"filter": 'code = "C1"'}).get_data(as_text=True)
+    assert html.count('class="kanban-card"') == 1
+    html = client.get(KANBAN, query_string={"filter": "nope = 1"}).get_data(as_text=True)
+    assert 'id="view-error"' in html
+
+
+def test_the_kanban_follows_the_permissions(crm_site):
+    crm_site.ff.apps.install({**copy.deepcopy(CRM_APP), "permissions": [
+        {"key": "all_read", "form": "contact", "who": {"everyone": True}, "actions": ["read"],
+         "fields": {"level": "hidden"}, "new_fields": "readonly"}]})
+    html = _client(crm_site, CLERK, CLERK_PW).get(KANBAN).get_data(as_text=True)
+    assert 'id="no-field"' in html and "kanban-card" not in html
+    crm_site.ff.apps.install({**copy.deepcopy(CRM_APP), "permissions": [
+        {"key": "all_read", "form": "contact", "who": {"everyone": True}, "actions": ["read"],
+         "new_fields": "readonly"}]})
+    html = _client(crm_site, CLERK, CLERK_PW).get(KANBAN).get_data(as_text=True)
+    assert html.count('class="kanban-card"') == 4 and 'data-can-move=""' in html and "move-card" not in html
+
+
+def test_the_calendar_puts_records_on_their_day(crm_site):
+    client = _client(crm_site)
+    html = client.get(CALENDAR, query_string={"month": "2026-03"}).get_data(as_text=True)
+    day = re.search(r'data-date="2026-03-02"[^>]*>(.*?)</td>', html, re.S).group(1)
+    assert ">C1<" in day  # the first text field is the title
+    assert ">C2<" in re.search(r'data-date="2026-03-15"[^>]*>(.*?)</td>', html, re.S).group(1)
+    assert ">C3<" not in html  # April
+    assert "month=2026-04" in html and "month=2026-02" in html
+    html = client.get(CALENDAR, query_string={"month": "2026-04"}).get_data(as_text=True)
+    assert ">C3<" in html and ">C1<" not in html
+    assert "周一" in client.get(CALENDAR).get_data(as_text=True)
+
+
+def test_a_form_without_a_date_field_has_no_calendar(site, admin_client):
+    html = admin_client.get("/apps/repair/forms/ticket/calendar").get_data(as_text=True)
+    assert 'id="no-field"' in html
+
+
+def test_saved_views_are_personal_unless_shared_with_a_role(crm_site):
+    from engine import directory, users
+    ff = crm_site.ff
+    directory.add_role(ff, "sales")
+    directory.grant_role(ff, "sales", crm_site.clerk["id"])
+    users.add_user(ff, "other", "another long passphrase")
+    admin = _client(crm_site)
+    token = csrf_of(admin.get(TABLE).get_data(as_text=True))
+    r = admin.post(TABLE + "/views", data={"csrf_token": token, "name": "金客户", "view_type": "table",
+                                           "params": "filter=level+%3D+%22%E9%87%91%22&sort=-code&bogus=1"})
+    assert r.status_code == 302 and "filter=" in r.headers["Location"] and "bogus" not in r.headers["Location"]
+    r = admin.post(TABLE + "/views", data={"csrf_token": token, "name": "Sales board", "view_type": "kanban",
+                                           "params": "field=level", "share_role": "sales"})
+    assert r.status_code == 302 and r.headers["Location"].startswith(KANBAN)
+    html = admin.get(TABLE).get_data(as_text=True)
+    assert "金客户" in html and "Sales board" in html
+    view_id = re.search(r'/views/([0-9A-Z]+)" class="saved-view">金客户', html).group(1)
+    opened = admin.get(f"{TABLE}/views/{view_id}")
+    assert opened.status_code == 302
+    html = admin.get(opened.headers["Location"]).get_data(as_text=True)
+    assert html.count('class="row-select"') == 2  # C1 and C4
+
+    clerk = _client(crm_site, CLERK, CLERK_PW)
+    html = clerk.get(TABLE).get_data(as_text=True)
+    assert "Sales board" in html and "金客户" not in html
+    assert clerk.get(f"{TABLE}/views/{view_id}").status_code == 404
+    other = _client(crm_site, "other", "another long passphrase")
+    assert "Sales board" not in other.get(TABLE).get_data(as_text=True)
+
+    shared_id = re.search(r'/views/([0-9A-Z]+)" class="saved-view">Sales board', html).group(1)
+    token = csrf_of(clerk.get(TABLE).get_data(as_text=True))
+    assert clerk.post(f"{TABLE}/views/{shared_id}/delete", data={"csrf_token": token}).status_code == 403
+    # a user may only share with roles they have
+    assert clerk.post(TABLE + "/views", data={"csrf_token": token, "name": "x", "view_type": "table",
+                                              "share_role": "admins"}).status_code == 400
+    token = csrf_of(admin.get(TABLE).get_data(as_text=True))
+    assert admin.post(f"{TABLE}/views/{shared_id}/delete", data={"csrf_token": token}).status_code == 302
+    assert "Sales board" not in clerk.get(TABLE).get_data(as_text=True)
+
+
+def test_saving_a_view_needs_the_csrf_token_and_a_name(crm_site):
+    admin = _client(crm_site)
+    assert admin.post(TABLE + "/views", data={"name": "x", "view_type": "table"}).status_code == 400
+    token = csrf_of(admin.get(TABLE).get_data(as_text=True))
+    assert admin.post(TABLE + "/views", data={"csrf_token": token, "name": " ", "view_type": "table"}).status_code == 400
+    assert admin.post(TABLE + "/views", data={"csrf_token": token, "name": "x", "view_type": "pie"}).status_code == 400
+
+
+def test_the_view_pages_use_no_inline_scripts(crm_site):
+    client = _client(crm_site)
+    for url in [KANBAN, CALENDAR, TABLE]:
+        html = client.get(url).get_data(as_text=True)
+        scripts = html.split("<script")[1:]
+        assert all(' src="' in s.split(">")[0] or 'type="application/json"' in s.split(">")[0] for s in scripts), url
+        assert " onclick=" not in html and "javascript:" not in html
+
+
+@pytest.fixture
+def live_crm(crm_site):
+    url, stop = serve(crm_site.app)
+    crm_site.url = url
+    yield crm_site
+    stop()
+
+
+def _level(ff, code):
+    from engine.queries import list_records
+    from engine.records import record_json
+    _app, form = ff.form("crm", "contact")
+    with ff.db.read() as conn:
+        page = list_records(conn, ff, form, filter=f'code = "{code}"')
+    return record_json(form, page.records[0])
+
+
+def test_drag_a_kanban_card_to_another_column_and_see_the_calendar(live_crm, page):
+    base = live_crm.url
+    browser_sign_in(page, base)
+    page.goto(base + TABLE)
+    page.click("#link-kanban")
+    page.wait_for_url(base + KANBAN)
+    card = page.locator(".kanban-card", has_text="张三")
+    target = page.locator(".kanban-cards[data-value='银']")
+    box, tbox = card.bounding_box(), target.bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 8, box["y"] + box["height"] - 6)
+    page.mouse.down()
+    page.mouse.move(tbox["x"] + tbox["width"] / 2, tbox["y"] + tbox["height"] - 5, steps=25)
+    page.mouse.up()
+    expect(page.locator(".kanban-cards[data-value='银'] .kanban-card", has_text="张三")).to_have_attribute("data-saved", "1")
+    assert _level(live_crm.ff, "C1")["level"] == "银"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "kanban.png"), full_page=True)
+
+    # the keyboard way: the card's "move to" list; a stale version is refused and the card goes back
+    live_crm.ff.records.update("crm", "contact", _level(live_crm.ff, "C2")["_id"], {"name": "李四四"})
+    page.select_option(".kanban-card:has-text('李四') select.move-card", "")
+    expect(page.locator("#kanban-status")).to_contain_text("其他人同时修改了这条记录")
+    expect(page.locator(".kanban-cards[data-value='银'] .kanban-card", has_text="李四")).to_have_count(1)
+    assert _level(live_crm.ff, "C2")["level"] == "银"
+    page.reload()
+    page.select_option(".kanban-card:has-text('李四') select.move-card", "")
+    expect(page.locator(".kanban-cards[data-value=''] .kanban-card", has_text="李四")).to_have_attribute("data-saved", "1")
+    assert _level(live_crm.ff, "C2")["level"] is None
+
+    page.click("#link-calendar")
+    page.fill("#calendar-month", "2026-03")
+    page.click("#apply-view")
+    expect(page.locator("td[data-date='2026-03-02']")).to_contain_text("C1")
+    page.click("#next-month")
+    expect(page.locator("td[data-date='2026-04-01']")).to_contain_text("C3")
+    page.screenshot(path=str(SHOTS / "calendar.png"), full_page=True)

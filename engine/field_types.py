@@ -87,6 +87,8 @@ Base-class extensions used by other modules: `validate(value)`,
 """
 from __future__ import annotations
 
+from functools import cached_property
+
 import datetime as dt
 import difflib
 import json
@@ -211,6 +213,14 @@ def _decimal_from_definition(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return d if d.is_finite() else None
+
+
+_QUANTA = [Decimal(1).scaleb(-n) for n in range(40)]
+
+
+def _quantum(places: int) -> Decimal:
+    """Decimal('1E-places'), precomputed for the usual scales."""
+    return _QUANTA[places] if 0 <= places < 40 else Decimal(1).scaleb(-places)
 
 
 def _digit_counts(d: Decimal) -> tuple[int, int]:
@@ -676,7 +686,7 @@ class NumberType(FieldType):
                    "(\"12.5\") are accepted; returned as a string. With `scale`, more decimals "
                    "are refused and fewer are padded.")
 
-    @property
+    @cached_property
     def scale(self) -> int | None:
         """Decimal places of the stored value (None = as given)."""
         scale = self.field.get("scale", self.default_scale)
@@ -797,20 +807,27 @@ class NumberType(FieldType):
         return f
 
     def from_storage(self, stored: Any) -> Any:
-        if stored is None:
-            return None
-        if isinstance(stored, float):
-            d = Decimal(repr(stored))
-        elif isinstance(stored, (int, str, Decimal)) and not isinstance(stored, bool):
+        # hot path of every read: stored numbers are JSON ints/floats of <= 15 digits
+        cls = stored.__class__
+        if cls is int:
             d = Decimal(stored)
+        elif cls is float:
+            # repr is the shortest exact spelling: no trailing fractional zeros to strip
+            d = Decimal(int(stored)) if stored.is_integer() else Decimal(repr(stored))
+        elif stored is None:
+            return None
+        elif isinstance(stored, (str, Decimal)) or (isinstance(stored, int) and cls is not bool):
+            d = Decimal(stored)
+            if self.scale is None:
+                _i, places = _digit_counts(d)
+                return d.quantize(_quantum(places))
         else:
             raise fail(f"stored value {_show(stored)} is not a number", "type")
         scale = self.scale
         if scale is None:
-            _i, places = _digit_counts(d)
-            return d.quantize(Decimal(1).scaleb(-places))
+            return d
         # a later, smaller scale rounds on read (the migration decides; never raise here)
-        return d.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+        return d.quantize(_quantum(scale), rounding=ROUND_HALF_UP)
 
     def to_json(self, value: Any) -> Any:
         return None if value is None else format(value, "f")
@@ -864,7 +881,7 @@ class PercentType(NumberType):
     description = ("A percentage stored as a fraction (0.125 = 12.5 %); cells may say \"12.5%\". "
                    "`scale` counts the decimals of the percentage; min/max are fractions.")
 
-    @property
+    @cached_property
     def scale(self) -> int | None:
         scale = self.field.get("scale")
         return None if scale is None else int(scale) + 2

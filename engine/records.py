@@ -467,10 +467,26 @@ def to_document(form, values: dict, base: dict) -> dict:
 def from_document(form, doc: dict) -> dict:
     """Stored document → Python values keyed by field key (None where empty)."""
     out = {}
-    for field in form.fields:
-        stored = doc.get(field.id)
-        out[field.key] = None if stored is None else field.type.from_storage(stored)
+    get = doc.get
+    for key, field_id, convert in _readers(form):
+        stored = get(field_id)
+        out[key] = None if stored is None else (stored if convert is None else convert(stored))
     return out
+
+
+def _readers(form) -> list[tuple]:
+    """(key, id, from_storage or None when stored values are already Python values), per form."""
+    readers = form.__dict__.get("_readers")
+    if readers is None:
+        readers = []
+        for field in form.fields:
+            convert = field.type.from_storage
+            # text-like types store str as is: skip the call on the hot read path
+            if type(field.type).from_storage is _IDENTITY_FROM_STORAGE and field.type.sql_type == "text":
+                convert = None
+            readers.append((field.key, field.id, convert))
+        form.__dict__["_readers"] = readers
+    return readers
 
 
 def _record_from_values(row: dict, values: dict, doc: dict) -> dict:
@@ -483,6 +499,14 @@ def _record_from_values(row: dict, values: dict, doc: dict) -> dict:
     if doc.get("_legacy"):
         record["_legacy"] = doc["_legacy"]
     return record
+
+
+def _identity_marker():
+    from .field_types import FieldType
+    return FieldType.from_storage
+
+
+_IDENTITY_FROM_STORAGE = _identity_marker()
 
 
 def to_record(form, row) -> dict:

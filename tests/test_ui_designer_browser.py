@@ -260,7 +260,9 @@ def test_drag_a_type_from_the_palette_and_reorder_by_drag(live_repair, page):
         page.mouse.down()
         page.mouse.move(a["x"] + a["width"] / 2 + 5, a["y"] + a["height"] / 2 + 5, steps=3)
         page.mouse.move(b["x"] + 10, b["y"] + b["height"] * 0.75, steps=12)
-        page.mouse.move(b["x"] + 12, b["y"] + b["height"] * 0.8, steps=3)
+        for _ in range(2):  # the list moves under the pointer while dragging: aim again
+            b = target.bounding_box()
+            page.mouse.move(b["x"] + 12, b["y"] + b["height"] * 0.7, steps=4)
         page.mouse.up()
 
     drag(page.locator("#palette [data-add-type='email']"), _card(page, "title"))

@@ -212,6 +212,10 @@ def test_a_concurrent_save_gets_a_clear_412_message(live_repair, page, browser):
         expect(other.locator("#plan-dialog")).to_be_hidden()
         assert ff.form("repair", "ticket")[1].fields_by_key["qty"].definition["label"]["zh-CN"] == "数量"
         assert ff.installed()["repair"].version == 2
+        # the first designer knows its new version: it saves again without a conflict
+        page.fill("#props [data-name='label-en']", "Quantity (pcs)")
+        _save_and_confirm(page)
+        expect(page.locator("#save-status")).to_contain_text("版本 3")
     finally:
         other_context.close()
 
@@ -326,3 +330,17 @@ def test_user_text_in_the_designer_never_runs(live_site, page):
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert page.locator("#designer img, #preview img").count() == 0
     assert page.dialogs == []
+
+
+def test_a_rollup_condition_over_a_link_is_checked_against_the_linked_form(live_repair, page):
+    browser_sign_in(page, live_repair.url)
+    _open_designer(page, live_repair.url)
+    page.click("#palette [data-add-type='rollup']")
+    page.select_option("#prop-source", "machine")
+    page.select_option("#prop-function", "COUNT")
+    editor = page.locator("#props .fx[data-formula='where']")
+    expect(editor.locator("[data-chip='name']")).to_have_count(1)  # the machine form's fields
+    editor.locator("textarea").fill('name = "车床"')
+    expect(editor.locator(".fx-diag")).to_have_text("未发现问题。")
+    editor.locator("textarea").fill('nmae = "车床"')
+    expect(editor.locator("mark.fx-err")).to_have_text("nmae")

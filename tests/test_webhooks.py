@@ -39,6 +39,12 @@ def receiver():
         r.stop()
 
 
+def member(ff, name: str) -> str:
+    """A signed-up, non-admin user; webhooks deliver only what their owner may read."""
+    from engine import users
+    return users.add_user(ff, name, None)["id"]
+
+
 def subscribe(ff, url, **kw):
     return webhooks.create(ff, url=url, **kw)
 
@@ -169,13 +175,14 @@ def test_redirects_are_failures(wf):
 
 def test_410_disables_the_endpoint_and_tells_its_owner(wf, receiver):
     rcv = receiver(respond=lambda *a: 410)
-    hook = subscribe(wf, rcv.url, owner="u-owner")
+    owner = member(wf, "u-owner")
+    hook = subscribe(wf, rcv.url, owner=owner)
     wf.records.create("repair", "ticket", {"title": "a"})
     queue.drain(wf)
     assert webhooks.get(wf, hook["id"])["enabled"] is False
     (d,) = deliveries.list_for(wf, hook["id"])
     assert d["status"] == "failed"
-    (note,) = notifications.list_for(wf, "u-owner")
+    (note,) = notifications.list_for(wf, owner)
     assert "disabled" in note["title"] and note["read_at"] is None
     wf.records.create("repair", "ticket", {"title": "b"})
     queue.drain(wf)
@@ -184,7 +191,8 @@ def test_410_disables_the_endpoint_and_tells_its_owner(wf, receiver):
 
 def test_an_endpoint_failing_for_five_days_is_disabled(wf, receiver):
     rcv = receiver(respond=lambda *a: 500)
-    hook = subscribe(wf, rcv.url, owner="u-owner")
+    owner = member(wf, "u-owner")
+    hook = subscribe(wf, rcv.url, owner=owner)
     fake = clock.get(wf)
     for _ in range(12):
         wf.records.create("repair", "ticket", {"title": "x"})
@@ -193,7 +201,7 @@ def test_an_endpoint_failing_for_five_days_is_disabled(wf, receiver):
         queue.drain(wf)
     state = webhooks.get(wf, hook["id"])
     assert state["enabled"] is False and "failing since" in state["disabled_reason"]
-    assert notifications.list_for(wf, "u-owner")
+    assert notifications.list_for(wf, owner)
     pending = [d for d in deliveries.list_for(wf, hook["id"], limit=100) if d["status"] == "pending"]
     assert pending == []
 
@@ -244,12 +252,29 @@ def test_sensitive_fields_are_masked_for_a_non_admin_owner(make_ff, sqlite_url, 
         {"key": "name", "type": "text", "label": {"en": "Name"}, "sensitive": True},
         {"key": "city", "type": "text", "label": {"en": "City"}}]}]})
     rcv = receiver()
-    webhooks.create(ff, url=rcv.url, owner="not-an-admin")
+    webhooks.create(ff, url=rcv.url, owner=member(ff, "not-an-admin"))
     ff.records.create("crm", "lead", {"name": "张三丰", "city": "Hangzhou"})
     queue.drain(ff)
     (payload,) = rcv.seen.values()
     assert payload["data"]["record"]["name"] == "张*丰" and payload["data"]["record"]["city"] == "Hangzhou"
     assert payload["data"]["changes"]["name"] == [None, "张*丰"]
+
+
+def test_a_record_the_owner_may_not_read_is_not_sent(make_ff, sqlite_url, receiver):
+    ff = make_ff(sqlite_url)
+    ff.workflows_transport = SafeTransport(allow=LOOPBACK)
+    ff.apps.install({"key": "crm", "label": {"en": "CRM"},
+                     "permissions": [{"key": "own", "form": "lead", "who": {"everyone": True},
+                                      "actions": ["read"], "rows": "_owner = $user.id",
+                                      "fields": {"name": "editable"}}],
+                     "forms": [{"key": "lead", "label": {"en": "Lead"}, "fields": [
+                         {"key": "name", "type": "text", "label": {"en": "Name"}},
+                         {"key": "secret", "type": "text", "label": {"en": "Secret"}}]}]})
+    rcv = receiver()
+    webhooks.create(ff, url=rcv.url, owner=member(ff, "bob"))
+    ff.records.create("crm", "lead", {"name": "not bob's", "secret": "x"})
+    queue.drain(ff)
+    assert rcv.seen == {}
 
 
 def test_a_thousand_events_with_ten_percent_errors_all_arrive(wf, receiver):
@@ -302,6 +327,13 @@ def client(repair):
 def test_api_webhook_crud_deliveries_and_resend(client, receiver):
     rcv = receiver()
     assert client.get("/api/v1/webhooks").status_code == 401
+    # subscribing to an app's events is the app-level "manage automations and webhooks" right
+    r = client.post("/api/v1/webhooks", json={"url": rcv.url, "app": "repair"}, headers=client.bob)
+    assert r.status_code == 403
+    import sqlalchemy as sa
+    from engine import tables
+    with client.ff.db.write() as conn:
+        conn.execute(tables.users.update().where(tables.users.c.id == client.bob_id).values(is_admin=True))
     r = client.post("/api/v1/webhooks", json={"url": "http://10.0.0.1/x", "app": "repair"}, headers=client.bob)
     assert r.status_code == 400 and "url" in r.json["detail"]
     r = client.post("/api/v1/webhooks", json={"url": rcv.url, "app": "repair", "form": "ticket"}, headers=client.bob)

@@ -143,7 +143,9 @@ def list_webhooks():
 def create_webhook():
     data = body_object()
     app = data.get("app")
-    who = require(access.READ, app) if app else require(access.ADMIN)
+    # subscribing is an app-level admin right (manage automations and webhooks); the
+    # payloads are still projected through the owner's own read permissions
+    who = require("manage_automations", app) if app else require(access.ADMIN)
     unknown = set(data) - {"url", "app", "form", "event_types", "description"}
     if unknown:
         raise FormflowError(f"{sorted(unknown)[0]}: unknown property (url, app, form, event_types, description)")
@@ -211,7 +213,7 @@ def replay_deliveries(hook_id):
 
 @workflows.get("/apps/<app_key>/automations/runs")
 def list_runs(app_key):
-    require(access.DEFINE, app_key)
+    require("manage_automations", app_key)
     _ff().app(app_key)
     return json_response({"runs": automations.list_runs(_ff(), app_key, request.args.get("automation"),
                                                         status=request.args.get("status"), limit=_limit())})
@@ -220,20 +222,20 @@ def list_runs(app_key):
 @workflows.get("/automation-runs/<run_id>")
 def get_run(run_id):
     run = automations.get_run(_ff(), run_id)
-    require(access.DEFINE, run["app"])
+    require("manage_automations", run["app"])
     return json_response(run)
 
 
 @workflows.post("/automation-runs/<run_id>:replay")
 def replay_run(run_id):
     run = automations.get_run(_ff(), run_id)
-    who = require(access.DEFINE, run["app"])
+    who = require("manage_automations", run["app"])
     return json_response(automations.replay(_ff(), run_id, actor=who.id), 202)
 
 
 @workflows.post("/apps/<app_key>/automations/<key>:dry-run")
 def dry_run(app_key, key):
-    who = require(access.DEFINE, app_key)
+    who = require("manage_automations", app_key)
     data = body_object()
     return json_response(automations.dry_run(_ff(), app_key, key, record_id=data.get("record"),
                                              payload=data.get("payload"), actor=who.id))
@@ -241,14 +243,16 @@ def dry_run(app_key, key):
 
 @workflows.post("/apps/<app_key>/automations/<key>:hook-token")
 def hook_token(app_key, key):
-    who = require(access.DEFINE, app_key)
+    who = require("manage_automations", app_key)
     token = automations.create_hook_token(_ff(), app_key, key, actor=who.id)
     return json_response({"token": token, "url": f"{request.host_url.rstrip('/')}/api/v1/hooks/{token}"}, 201)
 
 
 @workflows.post("/apps/<app_key>/forms/<form_key>/records/<record_id>:run/<key>")
 def press_button(app_key, form_key, record_id, key):
-    who = require(access.WRITE, app_key, form_key)
+    who = require("update", app_key, form_key)
+    fa = access.form_access(who, app_key, form_key, _ff())
+    fa.check_record(_ff().records.get(app_key, form_key, record_id), "update")
     return json_response(automations.press_button(_ff(), app_key, form_key, record_id, key, actor=who.id))
 
 

@@ -211,28 +211,57 @@ def _matches(hook: dict, event: dict) -> bool:
 
 
 def fan_out(ff, conn, event: dict, hooks: list[dict], now: str) -> int:
-    """One delivery per matching subscription; returns how many."""
+    """One delivery per matching subscription whose owner may read the record; returns how many.
+
+    The payload is projected through the owner's permissions (engine.permissions): hidden
+    fields are left out and sensitive ones masked, exactly as the API shows them to the
+    owner; a record outside the owner's row rule is not sent at all.
+    """
     matching = [h for h in hooks if _matches(h, event)]
     if not matching:
         return 0
     snapshot = record_at(ff, conn, event)
-    admins = _admins(conn, {h["owner"] for h in matching if h["owner"]})
     rows = []
     for hook in matching:
-        data = dict(snapshot["data"])
-        if snapshot["form"] is not None and hook["owner"] not in admins:
-            data = _masked(snapshot["form"], data)
+        data = _as_seen_by(ff, conn, hook, snapshot)
+        if data is None:
+            continue
         body = orjson.dumps({"type": event["type"], "timestamp": event["at"], "data": data},
                             default=str).decode()
         rows.append({"id": "msg_" + str(ULID()).lower(), "webhook_id": hook["id"], "event_id": event["id"],
                      "event_type": event["type"], "body": body, "status": "pending", "attempts": 0,
                      "next_attempt_at": now, "created_at": now})
-    conn.execute(wt.deliveries.insert(), rows)
+    if rows:
+        conn.execute(wt.deliveries.insert(), rows)
     return len(rows)
 
 
+def _as_seen_by(ff, conn, hook: dict, snapshot: dict) -> dict | None:
+    """The event data as the hook's owner may see it; None when the owner may not see the record."""
+    data = dict(snapshot["data"])
+    form = snapshot["form"]
+    if form is None:
+        return data
+    if not hook["owner"]:
+        return _masked(form, data)  # an ownerless subscription sees what an anonymous reader would
+    from engine import permissions
+    try:
+        fa = permissions.form_access(ff, hook["owner"], data["app"], data["form"], conn)
+    except NotFound:
+        return None
+    if not fa.can("read"):
+        return None
+    values = snapshot.get("values")
+    if values is not None and not fa.allows(values, "read"):
+        return None
+    if "record" in data:
+        data["record"] = fa.project_json(data["record"])
+    data["changes"] = fa.project_changes(data.get("changes") or {})
+    return data
+
+
 def record_at(ff, conn, event: dict) -> dict:
-    """{"form": Form | None, "data": {...}}: the event's payload plus the record at that version."""
+    """{"form", "data", "values"}: the event's payload plus the record at that version."""
     payload = event["payload"]
     data = {k: payload[k] for k in ("app", "form", "id", "version") if k in payload}
     data["changes"] = payload.get("changes", {})
@@ -240,7 +269,8 @@ def record_at(ff, conn, event: dict) -> dict:
     try:
         _app, form = ff.form(payload["app"], payload["form"], conn)
     except (NotFound, KeyError):
-        return {"form": None, "data": data}
+        return {"form": None, "data": data, "values": None}
+    values = None
     if "version" in payload:
         snap = conn.execute(sa.select(tables.revisions.c.snapshot).where(
             tables.revisions.c.form_id == form.id, tables.revisions.c.record_id == payload["id"],
@@ -249,7 +279,13 @@ def record_at(ff, conn, event: dict) -> dict:
             values = from_document(form, storage.loads(snap))
             data["record"] = {"_id": payload["id"], "_version": payload["version"],
                               **record_json(form, values)}
-    return {"form": form, "data": data}
+            ft = ff.form_table(form)
+            owner = conn.execute(sa.select(ft.c.owner, ft.c.created_by, ft.c.updated_by)
+                                 .where(ft.c.id == payload["id"])).first()
+            values = {**values, "_id": payload["id"], "_version": payload["version"],
+                      "_owner": owner[0] if owner else None, "_created_by": owner[1] if owner else None,
+                      "_updated_by": owner[2] if owner else None}
+    return {"form": form, "data": data, "values": values}
 
 
 def _admins(conn, owners: set) -> set:

@@ -425,6 +425,9 @@
     if (f && f.type === "rollup" && prop === "where") {
       var src = siblingsOf(f).filter(function (x) { return x.key === f.source; })[0];
       if (src && src.type === "subform") return {subform: src.key};
+      if (src && src.type === "link" && state.def.forms.some(function (x) { return x.key === src.target; })) {
+        return {subform: null, form: src.target};  // the linked records' fields (a form of this app)
+      }
     }
     return {subform: null};
   }
@@ -526,7 +529,8 @@
     box.appendChild(row(P.key, key, "key", f));
     labelInputs(f, "label", f, "label-").forEach(function (r) { box.appendChild(r); });
     var checks = el("div", {className: "checks"});
-    var names = t.computed ? ["sensitive"] : f.type === "subform" ? ["required"] : ["required", "unique", "indexed", "sensitive"];
+    var names = t.computed ? ["sensitive", "hidden"] : f.type === "subform" ? ["required", "hidden", "readonly"]
+      : ["required", "unique", "indexed", "sensitive", "hidden", "readonly"];
     names.forEach(function (name) {
       var cb = checkbox(f, name, function () { changed({keepProps: true}); }, name === "sensitive" && t.sensitive);
       cb.id = "prop-" + name;
@@ -657,7 +661,7 @@
       var source = input.value, seq = ++checkSeq;
       if (!source.trim()) { paint(null); diag.textContent = ""; diag.className = "fx-diag"; return; }
       diag.textContent = M.checking;
-      var body = {source: source, app: cfg.app, form: curForm().key, definition: draft()};
+      var body = {source: source, app: cfg.app, form: (ctx && ctx.form) || curForm().key, definition: draft()};
       if (ctx && ctx.subform) body.subform = ctx.subform;
       api("POST", "/api/v1/expressions/check", body).then(function (r) { return r.json(); }).then(function (data) {
         if (!input.isConnected || input.value !== source) return;
@@ -712,7 +716,8 @@
     return wrap;
   }
   function chipFields(ctx) {
-    var form = curForm(), out = [];
+    var other = ctx && ctx.form && state.def.forms.filter(function (x) { return x.key === ctx.form; })[0];
+    var form = other || curForm(), out = [];
     function ref(k) { return isIdent(k) ? k : "{" + k + "}"; }
     if (ctx && ctx.subform) {
       var sub = form.fields.filter(function (x) { return x.key === ctx.subform; })[0];

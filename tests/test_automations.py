@@ -63,6 +63,20 @@ TO_ERP = {"key": "to_erp", "trigger": {"type": "record.created", "form": "ticket
               {"type": "notify", "owner": True, "title": '"Order for " & title'}]}
 
 
+def test_notify_reaches_every_member_of_a_role(wff):
+    from engine import directory, users
+    alice = users.add_user(wff, "alice", None)["id"]
+    bob = users.add_user(wff, "bob", None)["id"]
+    directory.add_role(wff, "dispatch", "Dispatch")
+    directory.grant_role(wff, "dispatch", alice)
+    install(wff, {"key": "tell_dispatch", "trigger": {"type": "record.created", "form": "ticket"},
+                  "actions": [{"type": "notify", "roles": ["dispatch"], "title": '"New: " & title'}]})
+    wff.records.create("repair", "ticket", {"title": "Pump"})
+    queue.drain(wff)
+    assert [n["title"] for n in notifications.list_for(wff, alice)] == ["New: Pump"]
+    assert notifications.list_for(wff, bob) == []
+
+
 def test_a_created_record_creates_a_record_in_another_app_with_mapped_lines(wff):
     install(wff, TO_ERP)
     rec = wff.records.create("repair", "ticket", {"title": "Pump", "qty": 3, "parts": [

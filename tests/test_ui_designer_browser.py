@@ -258,7 +258,11 @@ def test_drag_a_type_from_the_palette_and_reorder_by_drag(live_repair, page):
     browser_sign_in(page, live_repair.url)
     _open_designer(page, live_repair.url)
 
+    drops = [0]
+
     def drag(source, target):
+        source.wait_for(state="visible")
+        target.wait_for(state="visible")
         a, b = source.bounding_box(), target.bounding_box()
         page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
         page.mouse.down()
@@ -268,6 +272,8 @@ def test_drag_a_type_from_the_palette_and_reorder_by_drag(live_repair, page):
             b = target.bounding_box()
             page.mouse.move(b["x"] + 12, b["y"] + b["height"] * 0.7, steps=4)
         page.mouse.up()
+        drops[0] += 1
+        expect(page.locator("#designer")).to_have_attribute("data-drops", str(drops[0]))  # the model is synced
 
     drag(page.locator("#palette [data-add-type='email']"), _card(page, "title"))
     expect(page.locator("#canvas > li[data-type='email']")).to_have_count(1)

@@ -7,6 +7,8 @@ same events as any other write, and commit or roll back together.
 """
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 import datetime as dt
 from decimal import Decimal
 from typing import Callable
@@ -120,6 +122,11 @@ def notify(run, scope, spec) -> dict:
     users = list(spec.get("users") or [])
     if spec.get("owner") and run.owner():
         users.append(run.owner())
+    if spec.get("roles"):
+        # members of directory roles (engine.directory), read in the run's transaction
+        from engine.directory import role_members
+        users += run.conn.execute(sa.select(role_members.c.user_id).where(
+            role_members.c.role_key.in_(list(spec["roles"])))).scalars().all()
     title = scope.eval(spec["title"])
     body = scope.eval(spec["body"]) if isinstance(spec.get("body"), str) else None
     link = ({"app": run.app_key, "form": run.form_key, "id": run.record_id} if run.record_id else None)

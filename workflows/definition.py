@@ -37,6 +37,7 @@ _ACTION_PROPS = {
     "values": {"type": "object", "maxProperties": 1_000},
     "subform": _KEY,
     "users": {"type": "array", "items": {"type": "string"}, "maxItems": 1_000},
+    "roles": {"type": "array", "items": _KEY, "maxItems": 100},
     "owner": {"type": "boolean"},
     "title": _EXPR, "body": {"type": ["string", "object"]},
     "url": {"type": "string", "pattern": "^https?://", "maxLength": 2_000},
@@ -209,8 +210,8 @@ def _check_action(defn, forms, form, schema, action, path, add, installed, trig)
                 _check_expr(source, schema, path + ("values", key), add)
         return
     if atype == "notify":
-        if not action.get("users") and not action.get("owner"):
-            add(path, "notify needs users or owner: true")
+        if not action.get("users") and not action.get("owner") and not action.get("roles"):
+            add(path, "notify needs users, roles or owner: true")
         if not action.get("title"):
             add(path + ("title",), "notify needs a title (an expression)")
         for key in ("title", "body"):

@@ -340,6 +340,7 @@
     });
     form.fields = top;
     changed();
+    root.dataset.drops = String((+root.dataset.drops || 0) + 1);  // tests wait for this after a drag
   }
 
   // -- property panel ---------------------------------------------------------------

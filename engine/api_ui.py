@@ -37,11 +37,13 @@ def _bad(location: str, message: str, code: str = "type") -> BadRequest:
 @endpoint()
 def preview_record(app, form):
     """Evaluate a draft: {"values": {...}, "record": id?, "defaults": bool?} → values, visible, errors."""
-    from .records import RecordContext, _empty, _err, _located, _detail, from_document, SYSTEM_FIELDS
+    from .records import RecordContext, _empty, _err, _located, _detail, from_document, to_record, SYSTEM_FIELDS
     app_key, form_key = app, form
     who = require(access.WRITE, app_key, form_key)
     ff = instance()
     app, form = ff.form(app_key, form_key)
+    # the same permission service as the record endpoints: rows, field rights, masking
+    fa = access.form_access(who, app_key, form_key, ff)
     data = body_object()
     unknown = sorted(set(data) - {"values", "record", "defaults"})
     if unknown:
@@ -63,11 +65,13 @@ def preview_record(app, form):
             row = ff.records._row(conn, form, record_id)
             if row is None or row["deleted_at"] is not None:
                 raise NotFound(f"record {record_id!r} not found in {app.key}.{form.key}")
+            fa.check_record(to_record(form, row), "update")
             values = from_document(form, storage.loads(row["data"]))
         for key, raw in given.items():
             field = form.fields_by_key.get(key)
-            if field is None or field.type.computed or key in SYSTEM_FIELDS:
-                continue  # a draft may carry stale keys; the save reports them
+            if field is None or field.type.computed or key in SYSTEM_FIELDS \
+                    or fa.right(key) != "editable":
+                continue  # a draft may carry stale or not-writable keys; the save reports them
             try:
                 values[key] = field.type.coerce(raw)
             except FieldValueError as fe:
@@ -93,10 +97,13 @@ def preview_record(app, form):
             errors.extend(ff.check_links(conn, form, values, given))
         if not errors:
             errors.extend(ff.check_rules(form, values, ctx, conn=conn))
-    out_values = {f.key: (f.type.to_json(values[f.key]) if values.get(f.key) is not None else None)
-                  for f in form.fields}
+    out_values = fa.project_json({f.key: (f.type.to_json(values[f.key]) if values.get(f.key) is not None
+                                          else None) for f in form.fields})
+    shown = [f.key for f in form.fields if f.key in out_values]
+    errors = [e for e in errors if (e.get("location") or "").split(".")[0].split("[")[0] in out_values
+              or not e.get("location")]
     return json_response({"values": out_values,
-                          "visible": {f.key: visible.get(f.key, True) for f in form.fields},
+                          "visible": {k: visible.get(k, True) for k in shown},
                           "errors": errors})
 
 

@@ -346,8 +346,6 @@ def test_members_cannot_use_the_import_wizard_or_the_rule_checker(web, role):
     assert_denied(r, O2_SECRETS, (403,))
 
 
-@pytest.mark.xfail(strict=True, reason="engine/api_ui.py (builder UI engineer) previews any record id without "
-                                       "asking the row rules or projecting fields; see the report")
 def test_preview_of_a_record_outside_the_rows(web):
     r = web.client.post("/api/v1/apps/shop/forms/order/preview", json={"record": web.o["o2"], "values": {}},
                         headers=web.hdr("alice"))

@@ -357,4 +357,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main(sys.argv[1:]))
+    # run the imported module, not this __main__ copy: section modules register into
+    # engine.app_schema, which `python -m` would otherwise load a second time
+    from engine.app_schema import main as _main
+    sys.exit(_main(sys.argv[1:]))

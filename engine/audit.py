@@ -84,26 +84,32 @@ def record(ff, action: str, *, actor: str | None = None, object_type: str | None
     return pk[0] if pk else None
 
 
-def _on_event(conn: sa.Connection, event: events.Event) -> None:
-    """One entry per record event, in the writer's transaction."""
-    if not event.type.startswith("record."):
-        return
-    payload = event.payload or {}
-    record(None, event.type, actor=event.actor, object_type="record", object_id=event.record_id,
-           app=payload.get("app"), form=payload.get("form"), form_id=event.form_id,
-           version=payload.get("version"), revision_id=event.revision_id,
-           details={"fields": sorted(payload.get("changes") or {})}, conn=conn)
+def _on_events(conn: sa.Connection, batch: list) -> None:
+    """One entry per record event, in the writer's transaction (one executemany per write)."""
+    at = _now()
+    rows = []
+    for event in batch:
+        if not event.type.startswith("record."):
+            continue
+        payload = event.payload or {}
+        rows.append({"at": at, "actor": event.actor, "action": event.type[:64], "object_type": "record",
+                     "object_id": event.record_id, "app": payload.get("app"), "form": payload.get("form"),
+                     "form_id": event.form_id, "version": payload.get("version"),
+                     "revision_id": event.revision_id, "ip": None,
+                     "details": orjson.dumps({"fields": sorted(payload.get("changes") or {})}).decode()})
+    if rows:
+        conn.execute(audit_log.insert(), rows)
 
 
 def enable() -> None:
     """Subscribe to record events (done on import; idempotent)."""
-    if _on_event not in events._listeners:
-        events.subscribe(_on_event)
+    if _on_events not in events._batch_listeners:
+        events.subscribe_batch(_on_events)
 
 
 def disable() -> None:
     """Stop logging record events (tests of other subsystems may want silence)."""
-    events.unsubscribe(_on_event)
+    events.unsubscribe(_on_events)
 
 
 enable()

@@ -191,8 +191,9 @@ def _authenticate():
     key = request.headers.get("Idempotency-Key")
     if key is not None and request.method == "POST" and who is not None:
         from . import idempotency
-        name, digest = idempotency.fingerprint(request.method, request.path, request.query_string,
-                                               request.get_data(cache=True))
+        body = _multipart_material() if request.mimetype == "multipart/form-data" \
+            else request.get_data(cache=True)
+        name, digest = idempotency.fingerprint(request.method, request.path, request.query_string, body)
         stored = idempotency.begin(ff, who.caller, key, name, digest)
         if stored is not None:
             response = Response(stored["body"], status=stored["status"])
@@ -201,6 +202,23 @@ def _authenticate():
             response.headers["Idempotent-Replayed"] = "true"
             return response
         g.idempotency = (who.caller, key)
+
+
+def _multipart_material() -> bytes:
+    """What identifies a multipart request for Idempotency-Key: its fields and file contents.
+
+    Clients choose a new random boundary on every send, so the raw bytes of a retry
+    differ; the parsed parts do not.
+    """
+    import hashlib
+    parts = [f"f:{k}={v}".encode() for k, v in sorted(request.form.items(multi=True))]
+    for key, upload in sorted(request.files.items(multi=True), key=lambda kv: kv[0]):
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: upload.stream.read(65536), b""):
+            digest.update(chunk)
+        upload.stream.seek(0)
+        parts.append(f"u:{key}:{upload.filename}:{digest.hexdigest()}".encode())
+    return b"\0".join(parts)
 
 
 @api.after_request

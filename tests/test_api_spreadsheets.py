@@ -217,6 +217,30 @@ def test_a_retried_import_with_an_idempotency_key_imports_once(web):
     assert again.get_json() == first.get_json() and count(web.ff) == 2
 
 
+def test_a_retry_with_a_new_multipart_boundary_is_the_same_request(web):
+    """Clients pick a new boundary for every send; the key still recognises the retry."""
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+    data = xlsx_bytes([HEADERS, ["C1", "x", None, 1]])
+    headers = {**web.auth, "Idempotency-Key": "import-2"}
+    answers = []
+    for boundary in ("first-boundary", "second-boundary"):
+        _b, body = encode_multipart({"file": FileStorage(io.BytesIO(data), "a.xlsx"), "mode": "good_rows"},
+                                    boundary=boundary)
+        answers.append(web.client.post(f"{BASE}/import", data=body, headers=headers,
+                                       content_type=f"multipart/form-data; boundary={boundary}"))
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[1].headers.get("Idempotent-Replayed") == "true" and count(web.ff) == 1
+
+
+def test_another_file_with_the_same_key_is_refused(web):
+    headers = {**web.auth, "Idempotency-Key": "import-3"}
+    for rows, status in (([["C1", "x", None, 1]], 200), ([["C9", "z", None, 9]], 422)):
+        r = web.client.post(f"{BASE}/import", headers=headers, data={
+            "file": (io.BytesIO(xlsx_bytes([HEADERS, *rows])), "a.xlsx"), "mode": "good_rows"})
+        assert r.status_code == status
+
+
 def test_an_upload_over_the_body_limit_is_a_413_problem(web):
     web.app.config["MAX_CONTENT_LENGTH"] = 2_000
     assert_problem(upload(web, xlsx_bytes([HEADERS, *[[f"C{i}", "x" * 50, None, i] for i in range(50)]])), 413)

@@ -146,6 +146,18 @@ def put_app(app_key):
     return json_response(result, 200, {"ETag": etag(app_key, result["version"])})
 
 
+@api.delete("/apps/<app_key>")
+@endpoint("force")
+def delete_app(app_key):
+    """Uninstall an app: 409 while it holds records (unless ?force=1) or another app links to it."""
+    ff = instance()
+    require(access.DEFINE, app_key)
+    result = ff.apps.uninstall(app_key, force=flag("force"))
+    from .api_records import audit_event
+    audit_event("app.uninstalled", object_type="app", object_id=app_key, app=app_key, details=result)
+    return Response(status=204)
+
+
 @api.get("/apps/<app_key>/export")
 @endpoint()
 def export_app(app_key):

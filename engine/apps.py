@@ -100,6 +100,51 @@ class Apps:
         defn["version"] = row["version"]
         return dump_definition(defn)
 
+    def uninstall(self, key: str, *, force: bool = False) -> dict:
+        """Remove an app with its record tables, history and versions.
+
+        Refused while another app links to one of its forms (that app would break), and
+        while it still holds records unless `force` (export them first: this is final).
+        Returns {"app", "forms", "records"} of what was removed.
+        """
+        with self.ff.db.write() as conn:
+            row = conn.execute(sa.select(tables.apps).where(tables.apps.c.key == key)).mappings().first()
+            if row is None:
+                raise NotFound(f"no app {key!r} is installed")
+            defn = orjson.loads(row["definition"])
+            form_ids = [f["id"] for f in defn["forms"]]
+            others = conn.execute(sa.select(tables.apps.c.key, tables.apps.c.definition)
+                                  .where(tables.apps.c.key != key)).all()
+            for other_key, other_def in others:
+                for form in orjson.loads(other_def)["forms"]:
+                    for field in form["fields"]:
+                        target = field.get("target")
+                        if field["type"] == "link" and isinstance(target, str) and target.startswith(key + "."):
+                            from .errors import Conflict
+                            raise Conflict(f"app {other_key!r} links to {target} ({form['key']}.{field['key']}); "
+                                           "remove that link first")
+            all_forms = conn.execute(sa.select(tables.forms.c.id).where(tables.forms.c.app_id == row["id"])).scalars().all()
+            counts = 0
+            for form_id in all_forms:
+                ft = storage.FormTable(form_id, self.ff.db.dialect)
+                if ft.table.name in sa.inspect(conn).get_table_names():
+                    counts += conn.execute(sa.select(sa.func.count()).select_from(ft.table)).scalar()
+            if counts and not force:
+                from .errors import Conflict
+                raise Conflict(f"app {key!r} still holds {counts} record(s); export them, then uninstall "
+                               "with force (DELETE /api/v1/apps/{key}?force=1 or formflow app uninstall --force)")
+            for form_id in all_forms:
+                storage.FormTable(form_id, self.ff.db.dialect).drop(conn)
+                for table in (tables.revisions, tables.links):
+                    conn.execute(table.delete().where(table.c.form_id == form_id))
+            field_ids = [f["id"] for form in defn["forms"] for f in form["fields"]]
+            if field_ids:
+                conn.execute(tables.serials.delete().where(tables.serials.c.field_id.in_(field_ids)))
+            conn.execute(tables.forms.delete().where(tables.forms.c.app_id == row["id"]))
+            conn.execute(tables.app_versions.delete().where(tables.app_versions.c.app_id == row["id"]))
+            conn.execute(tables.apps.delete().where(tables.apps.c.id == row["id"]))
+        return {"app": key, "forms": len(form_ids), "records": counts}
+
     def versions(self, key: str) -> list[dict]:
         """The applied versions of an app, oldest first, with their plans."""
         with self.ff.db.read() as conn:

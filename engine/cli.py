@@ -180,6 +180,20 @@ def app_list():
         click.echo(f"{key}\tversion {application.version}\t{len(application.forms)} form(s)")
 
 
+@app.command("uninstall")
+@click.argument("key")
+@click.option("--force", is_flag=True, help="Also delete the app's records (final).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@friendly
+def app_uninstall(key, force, yes):
+    """Remove app KEY (refused while it holds records, unless --force)."""
+    if not yes:
+        click.confirm(f"Uninstall app {key!r}" + (" and delete its records" if force else "") + "?", abort=True)
+    ff = _instance()
+    result = ff.apps.uninstall(key, force=force)
+    click.echo(f"Uninstalled {key!r}: {result['forms']} form(s), {result['records']} record(s) deleted")
+
+
 @app.command("restore-field")
 @click.argument("key")
 @click.argument("field_id")

@@ -68,8 +68,9 @@ class Formflow:
                 return self.installed(conn)
         # driver-level SQL: this runs once per operation, SQLAlchemy's statement
         # machinery would cost more than the query itself
+        # the id too: an app uninstalled and installed again under its key restarts at version 1
         catalog = tuple(map(tuple, conn.exec_driver_sql(
-            "SELECT key, version FROM ff_apps ORDER BY key").fetchall()))
+            "SELECT key, version, id FROM ff_apps ORDER BY key").fetchall()))
         if catalog != self._catalog:
             with self._lock:
                 self._reload(conn, catalog)
@@ -82,7 +83,7 @@ class Formflow:
                                       tables.apps.c.definition)).all()
         for key, app_id, version, definition in rows:
             old = self._apps.get(key)
-            if old is not None and old.version == version:
+            if old is not None and old.version == version and old.id == app_id:
                 fresh[key] = old
                 continue
             defn = orjson.loads(definition)

@@ -299,7 +299,12 @@ def static_document() -> dict:
             "put": _op("Apply a new version of an app (?dry_run=1: the plan only)",
                        _resp("Applied (or planned)", "InstallResult", 200, ETAG_HEADER),
                        params=[app_p, Q["dry_run"], H["If-Match"]], body="Definition",
-                       errors=(400, 401, 403, 404, 409, 412, 422), tag="apps")},
+                       errors=(400, 401, 403, 404, 409, 412, 422), tag="apps"),
+            "delete": _op("Uninstall an app with its records (409 while it holds records unless ?force=1, "
+                          "or while another app links to it)", {"204": {"description": "Uninstalled"}},
+                          params=[app_p, {"name": "force", "in": "query", "schema": {"type": "boolean"},
+                                          "description": "Also delete the app's records (final)"}],
+                          errors=(400, 401, 403, 404, 409), tag="apps")},
         "/apps/{app_key}/export": {"get": _op("Download the definition", _resp("The definition file", "Definition"),
                                               params=[app_p], tag="apps")},
         "/apps/{app_key}/versions": {"get": _op("Applied versions and their plans", _resp("Versions", "Versions"),

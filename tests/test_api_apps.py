@@ -87,3 +87,11 @@ def test_versions_lists_the_applied_plans(api):
 
 def test_an_unknown_app_is_404(api):
     assert api.client.get("/api/v1/apps/nope", headers=api.auth).status_code == 404
+
+
+def test_delete_app_needs_force_while_it_holds_records(api):
+    api.ff.records.create("repair", "ticket", {"title": "x"})
+    r = api.client.delete("/api/v1/apps/repair", headers=api.auth)
+    assert r.status_code == 409 and r.mimetype == "application/problem+json"
+    assert api.client.delete("/api/v1/apps/repair?force=1", headers=api.auth).status_code == 204
+    assert api.client.get("/api/v1/apps/repair", headers=api.auth).status_code in (403, 404)

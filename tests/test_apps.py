@@ -193,3 +193,28 @@ def test_adding_an_index_later_needs_no_rewrite(notes):
         ft = ff.form_table(ff.form("notes", "note")[1])
         versions = conn.execute(sa.select(ft.c.version)).scalars().all()
     assert set(versions) == {1}
+
+
+def test_uninstall_refuses_an_app_with_records_unless_forced(notes):
+    from engine.errors import Conflict
+    ff, ids = notes
+    with pytest.raises(Conflict):
+        ff.apps.uninstall("notes")
+    assert ff.apps.uninstall("notes", force=True) == {"app": "notes", "forms": 1, "records": len(ids)}
+    with pytest.raises(NotFound):
+        ff.apps.export("notes")
+    ff.apps.install(copy.deepcopy(NOTES_APP))  # the key can be used again, from nothing
+    _, form = ff.form("notes", "note")
+    from engine.queries import count_records
+    with ff.db.read() as conn:
+        assert count_records(conn, ff, form) == 0
+
+
+def test_uninstall_refuses_while_another_app_links_to_it(ff):
+    from engine.errors import Conflict
+    ff.apps.install(copy.deepcopy(NOTES_APP))
+    ff.apps.install({"key": "other", "label": {"en": "Other"}, "forms": [{"key": "ref", "label": {"en": "Ref"},
+                     "fields": [{"key": "note", "type": "link", "label": {"en": "Note"}, "target": "notes.note"}]}]})
+    with pytest.raises(Conflict) as err:
+        ff.apps.uninstall("notes")
+    assert "other" in str(err.value)

@@ -87,6 +87,8 @@ Base-class extensions used by other modules: `validate(value)`,
 """
 from __future__ import annotations
 
+import abc
+
 from functools import cached_property
 
 import datetime as dt
@@ -303,7 +305,7 @@ def pattern_problem(pattern: Any) -> str | None:
 # --------------------------------------------------------------------------- base
 
 
-class FieldType:
+class FieldType(abc.ABC):
     """Base class: validation, coercion, storage and schema of one field type."""
 
     name: ClassVar[str] = ""
@@ -346,9 +348,9 @@ class FieldType:
         """None, "" and [] are empty (coerce already turns the latter two into None)."""
         return value is None or value == "" or value == []
 
+    @abc.abstractmethod
     def coerce(self, value: Any) -> Any:
         """Validate and convert a JSON value to the Python domain; raise FieldValueError."""
-        raise NotImplementedError
 
     def parse_cell(self, text: Any) -> Any:
         """Convert a CSV/Excel cell to the Python domain; raise FieldValueError.

@@ -111,7 +111,7 @@ def verify_key(ff, key: str) -> tuple[dict, dict] | None:
     from .records import now_iso
     if not isinstance(key, str) or not key.startswith(PREFIX) or len(key) > 100:
         return None
-    k, u = tables.api_keys, tables.users
+    k = tables.api_keys
     with ff.db.read() as conn:
         sql, names = _verify_sql(conn.dialect)
         params = (hash_key(key),) if conn.dialect.name == "sqlite" else {"h": hash_key(key)}

@@ -17,7 +17,7 @@ import orjson
 import sqlalchemy as sa
 
 from . import storage, tables
-from .errors import DefinitionError, FormflowError, MigrationError, NotFound
+from .errors import DefinitionError, MigrationError, NotFound
 
 SAMPLES = 5
 BATCH = 1_000

@@ -11,7 +11,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 
 from . import model, tables
 from .errors import FieldValueError

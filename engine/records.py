@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import time
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc

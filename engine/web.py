@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, request
 
 from .errors import FormflowError
 

@@ -17,7 +17,7 @@ from typing import Callable
 from engine.registry import Registry
 
 from .errors import DIV0, NA, NUM, REF, VALUE, ErrorValue
-from .values import (CTX, MAX_LIST, ONE, ZERO, DecimalError, as_datetime, check_text, compare,
+from .values import (CTX, MAX_LIST, ONE, ZERO, DecimalError, check_text, compare,
                      equal, flatten, parse_number, to_bool, to_date, to_int, to_number, to_text,
                      type_name)
 

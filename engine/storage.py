@@ -108,8 +108,13 @@ class FormTable:
         nulls = " NULLS FIRST" if self.dialect == "postgresql" else ""
         kind = "UNIQUE INDEX" if unique else "INDEX"
         columns_sql = f"({compiled}){nulls}" + ("" if unique else ", id")
+        # Partial (live rows only) where it matters: unique values are freed by the trash.
+        # PostgreSQL's planner ignores the statistics of partial expression indexes, and
+        # without them it misjudges selective filters (e.g. equality on a customer name
+        # sorted by amount: 260 ms instead of 1 ms on 200k rows), so plain indexes stay whole there.
+        partial = unique or self.dialect != "postgresql"
         return (f'CREATE {kind} IF NOT EXISTS "{name}" ON "{self.table.name}" '
-                f"({columns_sql}) WHERE deleted_at IS NULL")
+                f"({columns_sql})" + (" WHERE deleted_at IS NULL" if partial else ""))
 
     def create_index(self, conn, name: str, field_id: str, sql_type: str | None, unique: bool) -> None:
         """Create one expression index (no table rewrite; reads continue meanwhile on PostgreSQL WAL/SQLite WAL)."""

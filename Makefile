@@ -14,10 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The browser tests drive Debian's Chromium (Playwright never downloads a browser).
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser); fonts-wqy-zenhei
+# lets screenshots show Chinese text.
 browser:
-	@command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium) \
-	  || { echo "Chromium is required for the browser tests: apt-get install chromium" >&2; exit 1; }
+	@{ command -v chromium >/dev/null && fc-list | grep -qi "wqy zenhei"; } \
+	  || (apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-zenhei) \
+	  || { echo "Chromium and a Chinese font are required for the browser tests: apt-get install chromium fonts-wqy-zenhei" >&2; exit 1; }
 
 run: $(STAMP)
 	$(BIN)/formflow serve

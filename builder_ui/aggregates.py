@@ -11,7 +11,7 @@ MAX_GROUPS = 200
 
 
 def group_counts(conn, ff, form, field_key: str, filter: str | None = None, *,
-                 trash: bool = False) -> list[tuple[object, int]]:
+                 trash: bool = False, extra_where=None) -> list[tuple[object, int]]:
     """[(value, count)] of live records matching `filter`, grouped by a field, most frequent first.
 
     Blank values form one group (value None). At most MAX_GROUPS groups are returned.
@@ -24,6 +24,8 @@ def group_counts(conn, ff, form, field_key: str, filter: str | None = None, *,
     clause = filter_clause(form, ft, filter, ff.db.dialect)
     if clause is not None:
         where.append(clause)
+    if extra_where is not None:  # the caller's row rule (engine.permissions)
+        where.append(extra_where)
     value = ft.value(field.id, field.type.sql_type).label("v")
     count = sa.func.count().label("n")
     query = (sa.select(value, count).select_from(ft.table).where(*where).group_by(value)

@@ -37,8 +37,9 @@ def _apps_page(errors=None, status=200, message=None, values=None):
                            values=values or {}), status
 
 
-def _install(definition, values=None):
-    """Install a definition; the apps page with the located errors when it is refused."""
+def _install(definition, values=None, designer=False):
+    """Install a definition (then open the app, or its designer); the apps page with the located
+    errors when it is refused."""
     who = me()
     key = definition.get("key") if isinstance(definition, dict) else None
     require_page(access.DEFINE, key if isinstance(key, str) else None)
@@ -47,6 +48,8 @@ def _install(definition, values=None):
     except FormflowError as err:
         errors = err.errors or [{"location": "", "message": err.message}]
         return _apps_page(errors, err.status if 400 <= err.status < 500 else 422, values=values)
+    if designer:
+        return redirect(url_for("ui.designer", app_key=result["app"], form=definition["forms"][0]["key"]))
     return redirect(url_for("ui.app_page", app_key=result["app"]))
 
 
@@ -60,7 +63,10 @@ def apps():
 @ui.post("/apps/new")
 @login_required
 def create_app():
-    """Create an empty app from a key and labels (with a first form to fill in)."""
+    """Create a new app from a key and labels and open it in the designer.
+
+    A definition needs a form with a field, so the app starts with the smallest one — form `main`
+    with a `title` text field — which the designer renames, extends or replaces."""
     require_page(access.DEFINE)
     key = request.form.get("key", "").strip()
     label = {k: v for k, v in (("zh-CN", request.form.get("label_zh", "").strip()),
@@ -71,7 +77,7 @@ def create_app():
     if key in instance().installed():
         return _apps_page([{"location": "key", "message": _("An app with this key already exists.")}], 409,
                           values=request.form)
-    return _install(definition, values=request.form)
+    return _install(definition, values=request.form, designer=True)
 
 
 @ui.post("/apps/import")

@@ -17,11 +17,16 @@ from engine.records import RecordContext, record_json
 from . import ui
 from .aggregates import GROUPABLE, group_counts
 from .display import value_text
-from .guard import allowed, find_form, instance, require_page
+from .guard import allowed, find_form, instance, me, require_page
 from .i18n import label_of
+from .names import text_function
 from .widgets import input_id, options_of, widget_for
 
 PAGE_SIZES = (20, 50, 100)
+#: field types edited in place in the table view (one plain input or list; others open the record)
+INLINE_TYPES = {"text": "text", "email": "email", "phone": "tel", "url": "url", "number": "number",
+                "decimal": "number", "money": "number", "percent": "number", "date": "date",
+                "datetime": "datetime-local", "time": "time", "select": "select", "boolean": "select"}
 DEFAULT_COLUMNS = 6
 BULK_MAX = 500
 
@@ -60,8 +65,10 @@ def table_view(app_key, form_key):
     require_page(access.READ, app_key, form_key)
     app, form = find_form(app_key, form_key)
     ff = instance()
-    listable = [f for f in form.fields]
-    cols = [c for c in request.args.getlist("cols") if c in form.fields_by_key]
+    # every read asks the permission service: rows by the rule, hidden columns gone, masking
+    fa = access.form_access(me(), app_key, form_key, ff)
+    listable = [f for f in form.fields if fa.right(f.key) != "hidden"]
+    cols = [c for c in request.args.getlist("cols") if c in form.fields_by_key and fa.right(c) != "hidden"]
     if not cols:
         cols = [f.key for f in listable if f.type_name != "subform"][:DEFAULT_COLUMNS]
     filter_ = request.args.get("filter", "").strip()
@@ -77,21 +84,46 @@ def table_view(app_key, form_key):
     error, records, next_cursor, groups = None, [], None, None
     try:
         with ff.db.read() as conn:
-            page = list_records(conn, ff, form, filter=filter_ or None, sort=sort or None, limit=limit,
-                                cursor=cursor, trash=trash)
-            records, next_cursor = [record_json(form, r) for r in page.records], page.next_cursor
+            page = fa.list_records(conn, filter=filter_ or None, sort=sort or None, limit=limit,
+                                   cursor=cursor, trash=trash)
+            records, next_cursor = page.records, page.next_cursor
             if group:
-                groups = group_counts(conn, ff, form, group, filter_ or None, trash=trash)
+                fa.check_query(None, group)  # grouping reveals values like sorting does
+                action = "restore" if trash else "read"
+                groups = group_counts(conn, ff, form, group, filter_ or None, trash=trash,
+                                      extra_where=fa.where(action))
     except QueryError as err:
         error = err.message
-    sortable = [f for f in form.fields if f.type.sql_type is not None]
+    sortable = [f for f in listable if f.type.sql_type is not None and not fa.is_masked(f.key)]
+    inline = {} if trash else _inline_fields(app_key, form_key, [form.fields_by_key[c] for c in cols])
     return render_template(
         "table.html", app=app, form=form, cols=[form.fields_by_key[c] for c in cols], records=records,
         next_cursor=next_cursor, filter=filter_, sort=sort, trash=trash, limit=limit, page_sizes=PAGE_SIZES,
-        group=group, groups=groups, groupable=[f for f in form.fields if f.type_name in GROUPABLE],
-        sortable=sortable, error=error, value_text=value_text, fields_meta=_field_meta(form),
+        group=group, groups=groups,
+        groupable=[f for f in listable if f.type_name in GROUPABLE and not fa.is_masked(f.key)],
+        sortable=sortable, error=error, fields_meta=_field_meta(form),
+        value_text=text_function(app, [form.fields_by_key[c] for c in cols], records),
         can_write=allowed(access.WRITE, app_key, form_key), first_page=cursor is None,
-        group_field=form.fields_by_key.get(group), page_url=_page_url)
+        group_field=form.fields_by_key.get(group), page_url=_page_url, inline=inline,
+        inline_messages=_inline_messages())
+
+
+def _inline_fields(app_key, form_key, cols) -> dict[str, str]:
+    """{field key: input type} of the shown columns the caller may edit in place: the permission
+    service's field right is `editable` (not masked) and the caller may update records."""
+    fa = access.form_access(me(), app_key, form_key)
+    if not fa.can("update"):
+        return {}
+    return {f.key: INLINE_TYPES[f.type_name] for f in cols
+            if f.type_name in INLINE_TYPES and not f.computed and not f.definition.get("readonly")
+            and fa.right(f.key) == "editable" and not fa.is_masked(f.key)}
+
+
+def _inline_messages() -> dict:
+    return {"edit": _("Double-click or press Enter to edit"), "saving": _("Saving…"), "saved": _("Saved."),
+            "stale": _("Someone else changed this record meanwhile; the cell shows its previous value. "
+                       "Reload the page and try again."),
+            "failed": _("Could not save: %(m)s", m="{m}"), "yes": _("Yes"), "no": _("No")}
 
 
 def _page_url(cursor: str | None) -> str:
@@ -139,10 +171,13 @@ def _export(app_key, form, ids) -> Response:
     out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(["_id", *[label_of(f) for f in fields]])
+    fa = access.form_access(me(), app_key, form.key, ff)
+    fa.require("export")
+    fields = [f for f in fields if fa.right(f.key) != "hidden"]
     for rid in ids:
         try:
-            record = record_json(form, ff.records.get(app_key, form.key, rid))
-        except Exception:
+            record = fa.get(rid)
+        except NotFound:
             continue
         row = [rid]
         for f in fields:
@@ -212,7 +247,7 @@ def edit_record(app_key, form_key, record_id):
     require_page(access.WRITE, app_key, form_key)
     app, form = find_form(app_key, form_key)
     try:
-        record = record_json(form, instance().records.get(app_key, form_key, record_id))
+        record = access.form_access(me(), app_key, form_key).get(record_id)
     except NotFound:
         abort(404)
     return _entry(app, form, record)
@@ -227,17 +262,19 @@ def record_page(app_key, form_key, record_id):
     require_page(access.READ, app_key, form_key)
     app, form = find_form(app_key, form_key)
     ff = instance()
+    fa = access.form_access(me(), app_key, form_key, ff)
     try:
-        record = record_json(form, ff.records.get(app_key, form_key, record_id, include_deleted=True))
-        history = ff.records.history(app_key, form_key, record_id)
+        record = fa.get(record_id, include_deleted=True)
+        history = fa.history(record_id)
     except NotFound:
         abort(404)
     names = _usernames([h["actor"] for h in history] + [record.get("_created_by"), record.get("_updated_by")])
     for h in history:
         h["who"] = names.get(h["actor"], h["actor"] or "—")
         h["rows"] = [(form.fields_by_key.get(k), k, old, new) for k, (old, new) in h["changes"].items()]
+    shown = [record] + [{k: v} for h in history for k, pair in h["changes"].items() for v in pair]
     return render_template("record.html", app=app, form=form, record=record, history=list(reversed(history)),
-                           value_text=value_text, names=names,
+                           value_text=text_function(app, form.fields, shown), names=names,
                            can_write=allowed(access.WRITE, app_key, form_key))
 
 

@@ -20,7 +20,10 @@ from . import tables
 
 def _cutoff(days: int, now: dt.datetime | None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
-    return (now - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return (now - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except OverflowError:  # more days than the calendar has: before every stored time
+        return "0001-01-01T00:00:00.000000Z"
 
 
 def inactive_accounts(ff, days: int = 90, now: dt.datetime | None = None) -> list[dict]:

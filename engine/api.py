@@ -211,8 +211,11 @@ def _multipart_material() -> bytes:
     differ; the parsed parts do not.
     """
     import hashlib
-    parts = [f"f:{k}={v}".encode() for k, v in sorted(request.form.items(multi=True))]
-    for key, upload in sorted(request.files.items(multi=True), key=lambda kv: kv[0]):
+    # a part without a name has the key None (not comparable with a str): order by "" then
+    order = lambda kv: (kv[0] is not None, kv[0] or "")  # noqa: E731
+    parts = [f"f:{k}={v}".encode() for k, v in sorted(request.form.items(multi=True),
+                                                       key=lambda kv: (*order(kv), kv[1]))]
+    for key, upload in sorted(request.files.items(multi=True), key=order):
         digest = hashlib.sha256()
         for chunk in iter(lambda: upload.stream.read(65536), b""):
             digest.update(chunk)

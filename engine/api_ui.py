@@ -2,6 +2,8 @@
 
   POST /apps/<app>/forms/<form>/preview   evaluate a draft record without saving it
   POST /expressions/check                 static diagnostics of a formula (for the formula editor)
+  GET  /directory/search?q=&kind=&ids=    users or departments by name (id + display name only),
+                                          for the member and department pickers of data entry
 
 The preview runs the record lifecycle's own steps — coerce, defaults (when asked),
 formulas/lookups/rollups, visibility, required and constraint checks, links and
@@ -148,6 +150,59 @@ def check_expression():
          "end_column": d.end_column, "suggestion": d.suggestion} for d in diagnostics]})
 
 
+DIRECTORY_KINDS = ("user", "department")
+DIRECTORY_LIMIT = 20
+DIRECTORY_MAX_LIMIT = 50
+
+
+@api_ui.get("/directory/search")
+@endpoint("q", "kind", "ids", "limit")
+def directory_search():
+    """Users (active) or departments whose name contains `q` → {"items": [{"id", "name"}]}.
+
+    Any signed-in caller may ask (pickers of member/department fields); nothing but the id
+    and the display name is returned. `ids` (comma-separated) names given ids instead."""
+    import sqlalchemy as sa
+    from . import directory, tables
+    from .auth import Unauthorized
+    from .api import principal
+    if principal() is None:
+        raise Unauthorized("sign in, or send an API key as 'Authorization: Bearer <key>'")
+    from flask import request
+    kind = request.args.get("kind", "user")
+    if kind not in DIRECTORY_KINDS:
+        raise _bad("kind", "expected user or department", "enum")
+    q = request.args.get("q", "").strip()
+    if len(q) > 100:
+        raise _bad("q", "at most 100 characters", "max_length")
+    try:
+        limit = int(request.args.get("limit", DIRECTORY_LIMIT))
+    except ValueError:
+        raise _bad("limit", "expected a whole number") from None
+    if not 1 <= limit <= DIRECTORY_MAX_LIMIT:
+        raise _bad("limit", f"expected 1 to {DIRECTORY_MAX_LIMIT}", "range")
+    ids = [i for i in request.args.get("ids", "").split(",") if i][:DIRECTORY_MAX_LIMIT]
+    if kind == "user":
+        t = tables.users
+        name = sa.func.coalesce(sa.func.nullif(t.c.display_name, ""), t.c.username)
+        stmt = sa.select(t.c.id, name).where(t.c.is_active.is_(True))
+        texts = (t.c.username, t.c.display_name)
+    else:
+        t = directory.departments
+        name = t.c.name
+        stmt = sa.select(t.c.id, name)
+        texts = (t.c.name,)
+    if ids:
+        stmt = stmt.where(t.c.id.in_(ids))
+    elif q:
+        pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(sa.or_(*[sa.func.lower(c).like(pattern, escape="\\") for c in texts]))
+    stmt = stmt.order_by(name, t.c.id).limit(limit)
+    with instance().db.read() as conn:
+        rows = conn.execute(stmt).all()
+    return json_response({"items": [{"id": r[0], "name": r[1]} for r in rows]})
+
+
 def _draft_schema(data: dict, draft) -> dict:
     """The expression schema of form `form` (or its subform `subform`) of a draft definition."""
     from .model import field_list, form_expr_schema, forms_index, row_expr_schema
@@ -192,7 +247,20 @@ def _document_paths() -> None:
         "suggestion": {"type": ["string", "null"]}}}
     check_out = {"type": "object", "required": ["diagnostics"],
                  "properties": {"diagnostics": {"type": "array", "items": diag}}}
+    q = lambda name, schema, desc: {"name": name, "in": "query", "schema": schema,  # noqa: E731
+                                    "description": desc}
+    found = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["id", "name"], "additionalProperties": False,
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}}}}
     oa.register_paths({
+        "/directory/search": {"get": oa._op(
+            "Users or departments by name, for pickers (id and display name only; any signed-in caller)",
+            oa._resp("Matches, by name", found), errors=(400, 401), tag="ui", params=[
+                q("q", {"type": "string", "maxLength": 100}, "Part of the name (or username), any case"),
+                q("kind", {"type": "string", "enum": list(DIRECTORY_KINDS), "default": "user"}, "What to find"),
+                q("ids", {"type": "string", "maxLength": 4000}, "Comma-separated ids to name instead of a search"),
+                q("limit", {"type": "integer", "minimum": 1, "maximum": DIRECTORY_MAX_LIMIT,
+                            "default": DIRECTORY_LIMIT}, "Most matches")])},
         "/apps/{app}/forms/{form}/preview": {"post": oa._post(
             "Evaluate a draft record (formulas, defaults, visibility, validation) without saving it",
             oa._resp("Computed values, visibility and located errors", preview_out),

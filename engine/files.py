@@ -33,7 +33,7 @@ from typing import BinaryIO
 import sqlalchemy as sa
 
 from . import events, tables
-from .errors import FormflowError, RecordValidationError
+from .errors import FormflowError, NotFound, RecordValidationError
 
 #: the largest upload when its field sets no max_size (also the app's MAX_CONTENT_LENGTH)
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
@@ -169,7 +169,7 @@ def save(ff, stream: BinaryIO, *, name: str | None, declared_type: str | None, a
         raise
     row = {"id": "f_" + secrets.token_hex(16), "sha256": sha, "name": safe_name(name), "size": size,
            "content_type": ctype, "created_by": actor,
-           "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+           "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
     with ff.db.write() as conn:
         conn.execute(files.insert(), row)
     return public(row)
@@ -208,11 +208,11 @@ def open_blob(ff, row: dict) -> BinaryIO:
 
 # -- record lifecycle hook -----------------------------------------------------------
 
-_instances: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+_instances: weakref.WeakValueDictionary[int, object] = weakref.WeakValueDictionary()
 
 
 def register(ff) -> None:
-    """Check file references of records written through `ff` (called when the blueprint registers)."""
+    """Check file references of records written through `ff` (every Formflow instance registers)."""
     _instances[id(ff.db.engine)] = ff
 
 
@@ -229,8 +229,8 @@ def _check_references(conn, batch) -> None:
         key = (p.get("app"), p.get("form"))
         if key not in forms:
             try:
-                forms[key] = ff.form(*key, conn=conn)
-            except Exception:
+                forms[key] = ff.form(*key, conn=conn)[1]
+            except NotFound:  # the app or form is gone
                 forms[key] = None
         form = forms[key]
         if form is None:

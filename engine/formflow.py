@@ -29,6 +29,8 @@ class Formflow:
         from .field_types import DateTimeType
         DateTimeType.timezone = self.config.timezone  # aware datetimes convert to the instance zone
         from . import audit  # noqa: F401  (subscribes the audit log to record events)
+        from . import files
+        files.register(self)  # file references in records are checked on every write path
         from .apps import Apps
         from .computed import Computer
         from .links import Links

@@ -44,6 +44,7 @@ def create_app(ff=None, start_runner: bool | None = None, **settings) -> Flask:
     from .api_ui import api_ui
     app.register_blueprint(api_ui, url_prefix="/api/v1")
     from .api_ui_wizard import api_ui_wizard; app.register_blueprint(api_ui_wizard, url_prefix="/api/v1")  # noqa: E702
+    from .api_files import files_api; app.register_blueprint(files_api, url_prefix="/api/v1")  # noqa: E702
     import workflows.api
     app.register_blueprint(workflows.api.workflows, url_prefix="/api/v1")
     workflows.api.document_paths(app)

@@ -100,3 +100,20 @@ def test_two_clients_with_the_same_etag_one_wins_one_gets_412_no_lost_update(api
     winner = next(q for q, s in results.items() if s == 200)
     final = api.client.get(f"{TICKETS}/{rid}", headers=api.auth).json
     assert str(final["qty"]) == str(winner) and final["_version"] == 2
+
+
+def test_multipart_parts_without_a_name_do_not_break_the_idempotency_fingerprint(api):
+    """Nameless multipart parts have the key None: fingerprinting them for an Idempotency-Key
+    (engine.api._multipart_material) used to sort None against str and answer 500."""
+    b = "XXboundary"
+    body = (f'--{b}\r\nContent-Disposition: form-data\r\n\r\nx\r\n'
+            f'--{b}\r\nContent-Disposition: form-data; name="mode"\r\n\r\ngood_rows\r\n'
+            f'--{b}\r\nContent-Disposition: form-data; filename="a.csv"\r\n\r\ntitle\r\n'
+            f'--{b}\r\nContent-Disposition: form-data; filename="b.csv"\r\n\r\ntitle\r\n--{b}--\r\n').encode()
+    h = bearer(api.key, **{"Idempotency-Key": "nameless-parts"})
+    first = api.client.post("/api/v1/apps/repair/forms/ticket/import", data=body,
+                            content_type=f"multipart/form-data; boundary={b}", headers=h)
+    assert first.status_code == 400 and first.mimetype == "application/problem+json"  # no part named "file"
+    again = api.client.post("/api/v1/apps/repair/forms/ticket/import", data=body.replace(b.encode(), b"YY"),
+                            content_type="multipart/form-data; boundary=YY", headers=h)
+    assert again.status_code == 400 and again.headers["Idempotent-Replayed"] == "true"

@@ -413,3 +413,25 @@ def test_a_key_never_exceeds_its_user(web):
     hdr = {"Authorization": f"Bearer {other_app}"}
     assert web.client.get("/api/v1/audit", headers=hdr).status_code == 403
     assert web.client.get(f"{ORDERS}/{web.o['o2']}", headers=hdr).status_code == 200
+
+
+# -- files of records (engine/api_files.py; the full cases are in tests/test_files.py) --------
+
+MATRIX["/apps/{app_key}/forms/{form_key}/records/{record_id}/files/{field}/{file_id}"] = "files"
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_bola_on_record_files(web, role):
+    """A file download is a read of its record: 403 without read, 404 outside the rows (and
+    for a field or file the record does not have), never any of the record's data."""
+    import io
+    name = ROLES[role]
+    fid = web.client.post("/api/v1/files", data={"file": (io.BytesIO(b"o2 invoice"), "inv.txt", "text/plain")},
+                          content_type="multipart/form-data", headers=web.hdr("admin")).json["id"]
+    for form, base, rid, secrets in (("order", ORDERS, web.o["o2"], O2_SECRETS),
+                                     ("customer", CUSTOMERS, web.c1, C1_SECRETS)):
+        fa = permissions.form_access(web.ff, web.u[name], "shop", form)
+        for field in ("title", "name", "nope"):
+            r = web.client.get(f"{base}/{rid}/files/{field}/{fid}", headers=web.hdr(name))
+            expected = (404,) if fa.can("read") else (403,)
+            assert_denied(r, (*secrets, "o2 invoice"), expected)

@@ -1,5 +1,5 @@
 """The form designer in the browser (Playwright + Debian's Chromium), as a new admin would use it:
-build the repair app from nothing, change a field's type with data present and read the plan first,
+build the repair app from nothing (apps page → create → designer), change a field's type with data present and read the plan first,
 lose a concurrent edit with a clear message, see a formula's unknown field underlined."""
 from __future__ import annotations
 
@@ -57,8 +57,10 @@ def test_build_the_repair_app_from_nothing_and_use_it(live_site, page):
     page.fill("#new-label-zh", "设备报修")
     page.fill("#new-label-en", "Equipment repair")
     page.click("#create-app button[type=submit]")
-    page.wait_for_url(base + "/apps/repair")
-    _open_designer(page, base)
+    # creating the app opens the designer on its (minimal) first form right away
+    page.wait_for_url(re.compile(r"/apps/repair/design"))
+    page.wait_for_selector("#designer[data-ready='1']")
+    expect(page.locator("#canvas > li")).to_have_count(1)
 
     # the first form: rename it
     page.fill("#form-key", "ticket")

@@ -194,3 +194,68 @@ def test_drag_a_kanban_card_to_another_column_and_see_the_calendar(live_crm, pag
     page.click("#next-month")
     expect(page.locator("td[data-date='2026-04-01']")).to_contain_text("C3")
     page.screenshot(path=str(SHOTS / "calendar.png"), full_page=True)
+
+
+# -- inline edit in the table view ------------------------------------------------------
+
+def _editable_cells(html):
+    return re.findall(r'<td data-label="[^"]*" class="editable" tabindex="0" data-field="([^"]+)"', html)
+
+
+def test_the_table_view_offers_inline_edit_only_for_fields_the_caller_may_edit(crm_site):
+    html = _client(crm_site).get(TABLE).get_data(as_text=True)
+    assert set(_editable_cells(html)) == {"code", "name", "phone", "email", "amount", "score"}
+    assert 'data-version="1"' in html and 'id="ff-inline-messages"' in html
+    assert "editable" not in _client(crm_site).get(TABLE, query_string={"trash": "1"}).get_data(as_text=True)
+    crm_site.ff.apps.install({**copy.deepcopy(CRM_APP), "permissions": [
+        {"key": "edit_some", "form": "contact", "who": {"everyone": True}, "actions": ["read", "update"],
+         "fields": {"code": "readonly", "phone": "hidden"}, "new_fields": "editable"}]})
+    html = _client(crm_site, CLERK, CLERK_PW).get(TABLE).get_data(as_text=True)
+    # phone is hidden: not a column at all, so the next field (rate) fills the default columns
+    assert set(_editable_cells(html)) == {"name", "amount", "score", "rate"}  # e-mail: masked for the clerk
+    crm_site.ff.apps.install({**copy.deepcopy(CRM_APP), "permissions": [
+        {"key": "read_only", "form": "contact", "who": {"everyone": True}, "actions": ["read"],
+         "new_fields": "editable"}]})
+    html = _client(crm_site, CLERK, CLERK_PW).get(TABLE).get_data(as_text=True)
+    assert _editable_cells(html) == [] and 'id="ff-inline-messages"' not in html
+
+
+def test_edit_a_cell_in_place_with_if_match(live_crm, page):
+    base, ff = live_crm.url, live_crm.ff
+    browser_sign_in(page, base)
+    page.goto(base + TABLE + "?sort=code")
+    # double-click, type, Enter: saved with PATCH + If-Match
+    cell = page.locator("tr:has-text('C1') td[data-field='name']")
+    cell.dblclick()
+    cell.locator("input").fill("张三丰")
+    cell.locator("input").press("Enter")
+    expect(cell).to_have_attribute("data-saved", "1")
+    expect(cell).to_have_text("张三丰")
+    assert _level(ff, "C1")["name"] == "张三丰" and _level(ff, "C1")["_version"] == 2
+    # the keyboard way; a refused value shows the reason in the cell, Escape gives up
+    amount = page.locator("tr:has-text('C1') td[data-field='amount']")
+    amount.focus()
+    amount.press("Enter")
+    amount.locator("input").fill("-5")
+    amount.locator("input").press("Enter")
+    expect(amount.locator(".cell-error")).not_to_be_empty()
+    amount.locator("input").press("Escape")
+    expect(amount.locator("input")).to_have_count(0)
+    assert _level(ff, "C1")["amount"] is None
+    # the row's version moved on after the first save: a second edit of C1 is accepted
+    cell.dblclick()
+    cell.locator("input").fill("张三")
+    cell.locator("input").press("Enter")
+    expect(cell).to_have_text("张三")
+    assert _level(ff, "C1")["_version"] == 3
+    # changed meanwhile: 412, a clear message, the cell shows its previous value
+    ff.records.update("crm", "contact", _level(ff, "C2")["_id"], {"phone": "13800138000"})
+    other = page.locator("tr:has-text('C2') td[data-field='name']")
+    other.dblclick()
+    other.locator("input").fill("李四四")
+    other.locator("input").press("Enter")
+    expect(page.locator("#inline-status")).to_contain_text("其他人同时修改了这条记录")
+    expect(other.locator(".cell-error")).to_contain_text("其他人同时修改了这条记录")
+    expect(other.locator("input")).to_have_count(0)
+    expect(other).to_contain_text("李四")
+    assert _level(ff, "C2")["name"] == "李四"

@@ -414,3 +414,20 @@ def test_inbound_hooks_are_rate_limited(client, monkeypatch):
     token = automations.create_hook_token(client.ff, "repair", "inbound")
     codes = [client.post(f"/api/v1/hooks/{token}", json={}).status_code for _ in range(5)]
     assert codes == [202, 202, 202, 429, 429]
+
+
+def test_the_static_document_has_the_statuses_these_routes_answer(client):
+    """workflows.api.document_paths: 201/202 where the views answer them, 413/415 where a body is
+    read, 429 on the rate-limited inbound hook (they were documented as 200 only)."""
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    codes = lambda path, method="post": set(paths[path][method]["responses"])  # noqa: E731
+    assert {"202", "400", "404", "413", "415", "429"} <= codes("/hooks/{token}") and "200" not in codes("/hooks/{token}")
+    assert {"201", "413", "415"} <= codes("/webhooks") and "200" not in codes("/webhooks")
+    assert "201" in codes("/apps/{app_key}/automations/{key}:hook-token")
+    for path in ("/deliveries/{delivery_id}:resend", "/webhooks/{hook_id}:replay", "/automation-runs/{run_id}:replay"):
+        assert "202" in codes(path) and "200" not in codes(path), path
+    assert {"200", "413", "415"} <= codes("/webhooks/{hook_id}", "patch")
+    assert {"200", "415"} <= codes("/apps/{app_key}/automations/{key}:dry-run")
+    # and the server does answer them
+    assert client.post("/api/v1/webhooks", headers=client.admin).status_code == 415
+    assert client.post("/api/v1/hooks/hk_nope", data="x", content_type="text/plain").status_code == 415

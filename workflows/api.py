@@ -284,6 +284,11 @@ def document_paths(app) -> None:
     obj = {"type": "object", "additionalProperties": True}
     ok = {"GET": ("200", "The resource"), "POST": ("200", "Done"), "PATCH": ("200", "Updated"),
           "DELETE": ("204", "Deleted")}
+    # views whose success is not the method's default (see their json_response calls)
+    status_of = {"create_webhook": ("201", "Created"), "hook_token": ("201", "Created"),
+                 "inbound_hook": ("202", "Accepted: the run is queued"),
+                 "resend_delivery": ("202", "Accepted"), "replay_deliveries": ("202", "Accepted"),
+                 "replay_run": ("202", "Accepted")}
     paths: dict = {}
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith(workflows.name + "."):
@@ -293,7 +298,7 @@ def document_paths(app) -> None:
         params = [oa._path_param(p, {"type": "string"}) for p in re.findall(r"{([a-z_]+)}", path)]
         public = path.startswith("/hooks/")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            status, description = ok[method]
+            status, description = status_of.get(view.__name__, ok[method])
             summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
             response = {status: {"description": description,
                                  **({"content": oa._json(obj)} if status != "204" else {})}}
@@ -301,5 +306,10 @@ def document_paths(app) -> None:
             op = build(summary, response, params=params, tag="automations and webhooks", public=public)
             if method in ("POST", "PATCH"):
                 op["requestBody"] = {"required": False, "content": oa._json(obj)}
+                # a body that is not JSON (or none where one is needed): 415; too large: 413
+                for code in ("413", "415"):
+                    op["responses"][code] = {"$ref": f"#/components/responses/Problem{code}"}
+            if public:  # the inbound hook is rate-limited per token
+                op["responses"]["429"] = {"$ref": "#/components/responses/Problem429"}
             paths.setdefault(path, {})[method.lower()] = op
     oa.register_paths(paths)

@@ -37,6 +37,8 @@
         if (el.querySelector(".link-picker")) return pickerIds(el).length ? pickerIds(el) : null;
         var ids = i.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
         return ids.length ? ids : null;
+      case "files":
+        return el._files && el._files.length ? el._files.slice() : null;
       case "address":
       case "location":
         var obj = {}, any = false;
@@ -70,6 +72,11 @@
         el.querySelectorAll("[data-option]").forEach(function (c) {
           c.checked = Array.isArray(value) && value.indexOf(c.value) >= 0;
         });
+        return;
+      case "files":
+        el._files = Array.isArray(value) ? value.slice() : [];
+        el._saved = el._saved || (el._files.map(function (f) { return f.id; }));
+        renderFiles(el);
         return;
       case "address":
       case "location":
@@ -152,6 +159,12 @@
     list.appendChild(li);
     if (id !== label) return;
     // an id shown before its label is known: fetch the display value
+    if (picker.dataset.directory) {
+      fetch(directoryUrl(picker, {ids: id}), {credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : {items: []}; })
+        .then(function (data) { if (data.items.length) span.textContent = data.items[0].name; });
+      return;
+    }
     var display = picker.dataset.display;
     if (!display) return;
     fetch(recordsUrl(picker) + "/" + encodeURIComponent(id), {credentials: "same-origin"})
@@ -163,6 +176,12 @@
     return "/api/v1/apps/" + encodeURIComponent(picker.dataset.app) + "/forms/" +
       encodeURIComponent(picker.dataset.form) + "/records";
   }
+  // user and department pickers search the directory (id and display name only)
+  function directoryUrl(picker, params) {
+    var p = new URLSearchParams(params);
+    p.set("kind", picker.dataset.directory);
+    return "/api/v1/directory/search?" + p.toString();
+  }
   function quote(s) { return '"' + s.replace(/"/g, '""') + '"'; }
   function setupPicker(el) {
     var picker = el.querySelector(".link-picker");
@@ -173,11 +192,19 @@
     var t = null;
     function run() {
       var q = search.value.trim(), display = picker.dataset.display;
-      var params = new URLSearchParams({limit: "10"});
-      if (q && display) params.set("filter", "CONTAINS(" + display + ", " + quote(q) + ")");
-      fetch(recordsUrl(picker) + "?" + params.toString(), {credentials: "same-origin"})
+      var url;
+      if (picker.dataset.directory) {
+        display = "name";
+        url = directoryUrl(picker, {q: q, limit: "10"});
+      } else {
+        var params = new URLSearchParams({limit: "10"});
+        if (q && display) params.set("filter", "CONTAINS(" + display + ", " + quote(q) + ")");
+        url = recordsUrl(picker) + "?" + params.toString();
+      }
+      fetch(url, {credentials: "same-origin"})
         .then(function (r) { return r.ok ? r.json() : {records: []}; })
         .then(function (data) {
+          if (data.items) data.records = data.items.map(function (it) { return {_id: it.id, name: it.name}; });
           while (results.firstChild) results.removeChild(results.firstChild);
           if (!data.records.length) {
             var none = document.createElement("li"); none.textContent = messages.no_results; results.appendChild(none);
@@ -298,6 +325,54 @@
     if (ev.target.classList.contains("link-search")) return;
     var f = ev.target.closest(".field"); if (f) touched[f.dataset.key] = true;
     schedule();
+  });
+
+  // -- attachment and image fields: upload to /api/v1/files, keep the returned values ----
+  function renderFiles(el) {
+    var ul = el.querySelector("[data-files] > ul"), box = el.querySelector("[data-files]");
+    while (ul.firstChild) ul.removeChild(ul.firstChild);
+    (el._files || []).forEach(function (f, n) {
+      var li = document.createElement("li"), name;
+      if (recordId && (el._saved || []).indexOf(f.id) >= 0 && el.parentElement === form) {
+        name = document.createElement("a");
+        name.href = form.dataset.saveUrl + "/files/" + encodeURIComponent(el.dataset.key) + "/" + encodeURIComponent(f.id);
+      } else {
+        name = document.createElement("span");
+      }
+      name.textContent = f.name + " (" + Math.max(1, Math.round(f.size / 1024)) + " KB)";
+      var rm = document.createElement("button");
+      rm.type = "button"; rm.className = "secondary small"; rm.textContent = box.dataset.removeLabel;
+      rm.addEventListener("click", function () {
+        el._files.splice(n, 1); renderFiles(el); touched[el.dataset.key] = true; schedule();
+      });
+      li.appendChild(name); li.appendChild(document.createTextNode(" ")); li.appendChild(rm);
+      ul.appendChild(li);
+    });
+  }
+  form.addEventListener("change", function (ev) {
+    if (!ev.target.matches("[data-file-input]")) return;
+    var el = ev.target.closest("[data-kind=files]"), picked = Array.prototype.slice.call(ev.target.files);
+    var where = /\/apps\/([^/]+)\/forms\/([^/]+)\/records/.exec(form.dataset.saveUrl);
+    var err = el.querySelector(".field-error");
+    ev.target.value = "";
+    picked.reduce(function (done, file) {
+      return done.then(function () {
+        var data = new FormData();
+        data.append("file", file, file.name);
+        if (where && el.parentElement === form) {  // top-level fields: the field's own limits apply
+          data.append("app", decodeURIComponent(where[1])); data.append("form", decodeURIComponent(where[2]));
+          data.append("field", el.dataset.key);
+        }
+        return fetch("/api/v1/files", {method: "POST", credentials: "same-origin",
+          headers: {"X-CSRFToken": form.dataset.csrf}, body: data})
+          .then(function (r) { return r.json().then(function (j) { return {ok: r.ok, data: j}; }); })
+          .then(function (res) {
+            if (!res.ok) { if (err) err.textContent = file.name + ": " + (res.data.detail || res.data.title); return; }
+            el._files = (el._files || []).concat([res.data]);
+            renderFiles(el);
+          });
+      });
+    }, Promise.resolve()).then(function () { touched[el.dataset.key] = true; schedule(); });
   });
 
   // -- save through the REST API -------------------------------------------------

@@ -142,3 +142,155 @@
   }
   render();
 })();
+
+// Inline edit: a cell of a field the caller may edit (class "editable", chosen by the server from
+// the permission service's field rights) opens an input on double-click or Enter; Enter or leaving
+// the input saves with PATCH + If-Match (the row's version), Escape cancels. A 412 (changed
+// meanwhile) puts the previous value back and says so; other refusals show the reason in the cell.
+(function () {
+  "use strict";
+  var table = document.getElementById("records");
+  if (!table || !table.dataset.recordsUrl) return;
+  var T = JSON.parse(document.getElementById("ff-inline-messages").textContent);
+  var status = document.getElementById("inline-status");
+  var fields = {};
+  JSON.parse(document.getElementById("ff-fields").textContent).forEach(function (f) { fields[f.key] = f; });
+
+  function display(key, value) {
+    var f = fields[key] || {};
+    if (value === null || value === undefined || value === "") return "";
+    if (typeof value === "boolean") return value ? T.yes : T.no;
+    var opt = (f.options || []).filter(function (o) { return o.value === value; })[0];
+    if (opt) return opt.label;
+    if (f.type === "datetime") return String(value).replace("T", " ").slice(0, 19);
+    return String(value);
+  }
+  function inputValue(cell, value) {
+    if (value === null || value === undefined) return "";
+    if (cell.dataset.input === "datetime-local") return String(value).slice(0, 16);
+    return String(value);
+  }
+  function parse(cell, text) {
+    var kind = cell.dataset.input;
+    if (text === "") return null;
+    if (kind === "select" && fields[cell.dataset.field].type === "boolean") return text === "true";
+    if (kind === "number" && fields[cell.dataset.field].type === "number") {
+      var n = Number(text);
+      return isNaN(n) ? text : n;
+    }
+    return text;  // decimals, money and percent as strings (exact), dates as ISO text
+  }
+  function problem(data, r) {
+    var errs = data.errors || [];
+    if (errs.length) return errs.map(function (e) { return e.message; }).join("; ");
+    return data.detail || data.title || String(r.status);
+  }
+
+  function open(cell) {
+    if (cell.dataset.editing) return;
+    cell.dataset.editing = "1";
+    cell.querySelectorAll(".cell-error").forEach(function (e) { e.remove(); });
+    var key = cell.dataset.field;
+    var value = JSON.parse(cell.dataset.value);
+    var shown = cell.textContent;
+    var input;
+    if (cell.dataset.input === "select") {
+      input = document.createElement("select");
+      var choices = fields[key].type === "boolean"
+        ? [{value: "true", label: T.yes}, {value: "false", label: T.no}] : (fields[key].options || []);
+      [{value: "", label: "—"}].concat(choices).forEach(function (o) {
+        var opt = document.createElement("option");
+        opt.value = o.value; opt.textContent = o.label; input.appendChild(opt);
+      });
+      input.value = value === null ? "" : String(value);
+    } else {
+      input = document.createElement("input");
+      input.type = cell.dataset.input;
+      if (input.type === "number") input.step = "any";
+      if (input.type === "time" || input.type === "datetime-local") input.step = "1";
+      input.value = inputValue(cell, value);
+    }
+    input.className = "cell-input";
+    input.setAttribute("aria-label", cell.dataset.label);
+    var error = document.createElement("span");
+    error.className = "error cell-error";
+    error.setAttribute("role", "alert");
+    cell.textContent = "";
+    cell.appendChild(input);
+    cell.appendChild(error);
+    input.focus();
+    var done = false;
+
+    function close(text) {
+      done = true;
+      delete cell.dataset.editing;
+      cell.textContent = text;
+      cell.focus();
+    }
+    function save() {
+      if (done) return;
+      var next = parse(cell, input.value);
+      if (JSON.stringify(next) === JSON.stringify(value) || input.value === inputValue(cell, value)) {
+        close(shown);
+        return;
+      }
+      done = true;
+      var row = cell.closest("tr");
+      var body = {};
+      body[key] = next;
+      cell.dataset.saving = "1";
+      status.textContent = T.saving;
+      fetch(table.dataset.recordsUrl + encodeURIComponent(row.dataset.id), {
+        method: "PATCH", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "Accept": "application/json",
+                  "X-CSRFToken": table.dataset.csrf, "If-Match": '"' + row.dataset.id + "-" + row.dataset.version + '"'},
+        body: JSON.stringify(body)
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (data) {
+          delete cell.dataset.saving;
+          if (r.ok) {
+            row.dataset.version = data._version;
+            cell.dataset.value = JSON.stringify(data[key] === undefined ? next : data[key]);
+            cell.dataset.saved = "1";
+            status.textContent = T.saved;
+            close(display(key, data[key] === undefined ? next : data[key]));
+          } else if (r.status === 412) {
+            close(shown);  // the previous value comes back
+            status.textContent = T.stale;
+            var note = document.createElement("span");
+            note.className = "error cell-error";
+            note.setAttribute("role", "alert");
+            note.textContent = T.stale;
+            cell.appendChild(note);
+          } else {
+            done = false;  // keep the input so the value can be corrected (Escape gives up)
+            error.textContent = T.failed.replace("{m}", problem(data, r));
+            status.textContent = error.textContent;
+            input.focus();
+          }
+        });
+      }).catch(function (err) {
+        delete cell.dataset.saving;
+        done = false;
+        error.textContent = T.failed.replace("{m}", String(err));
+      });
+    }
+    input.addEventListener("keydown", function (evt) {
+      if (evt.key === "Enter") { evt.preventDefault(); evt.stopPropagation(); save(); }
+      else if (evt.key === "Escape") { evt.preventDefault(); close(shown); }
+    });
+    input.addEventListener("blur", function () { if (!cell.dataset.saving && !error.textContent) save(); });
+    if (input.tagName === "SELECT") input.addEventListener("change", save);
+  }
+
+  table.addEventListener("dblclick", function (evt) {
+    var cell = evt.target.closest && evt.target.closest("td.editable");
+    if (cell) open(cell);
+  });
+  table.addEventListener("keydown", function (evt) {
+    if (evt.key === "Enter" && evt.target.matches && evt.target.matches("td.editable")) {
+      evt.preventDefault();
+      open(evt.target);
+    }
+  });
+})();

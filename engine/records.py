@@ -127,6 +127,8 @@ class Records:
                 return self.create_many(app_key, form_key, rows, ctx=ctx, conn=conn)
         app, form = self.ff.form(app_key, form_key, conn=conn)
         rows = list(rows)
+        if not rows:
+            return []
         prepared, errors = [], []
         at = now_iso()
         for i, values in enumerate(rows):

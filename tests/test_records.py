@@ -196,3 +196,9 @@ def test_listeners_run_inside_the_transaction(repair):
     finally:
         events.unsubscribe(listener)
     assert seen == ["record.created"]
+
+
+def test_an_empty_batch_writes_nothing(repair):
+    before = (count(repair, tables.revisions), count(repair, tables.events))
+    assert repair.records.create_many("repair", "ticket", []) == []
+    assert (count(repair, tables.revisions), count(repair, tables.events)) == before

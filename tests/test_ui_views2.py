@@ -259,3 +259,21 @@ def test_edit_a_cell_in_place_with_if_match(live_crm, page):
     expect(other.locator("input")).to_have_count(0)
     expect(other).to_contain_text("李四")
     assert _level(ff, "C2")["name"] == "李四"
+
+
+def test_the_table_and_record_pages_show_only_what_the_permission_service_allows(crm_site):
+    ff = crm_site.ff
+    ff.apps.install({**copy.deepcopy(CRM_APP), "permissions": [
+        {"key": "gold_only", "form": "contact", "who": {"everyone": True}, "actions": ["read"],
+         "rows": 'level = "金"', "fields": {"phone": "hidden", "code": "readonly", "name": "readonly",
+                                           "level": "readonly"}, "new_fields": "hidden"}]})
+    clerk = _client(crm_site, CLERK, CLERK_PW)
+    html = clerk.get(TABLE, query_string={"cols": ["code", "name", "phone"]}).get_data(as_text=True)
+    assert "C1" in html and "C4" in html and "C2" not in html and "C3" not in html
+    assert 'data-field="phone"' not in html
+    from engine.queries import list_records
+    _, form = ff.form("crm", "contact")
+    with ff.db.read() as conn:
+        by_code = {r["code"]: r["_id"] for r in list_records(conn, ff, form, limit=10).records}
+    assert clerk.get(f"{TABLE}/records/{by_code['C2']}").status_code == 404
+    assert clerk.get(f"{TABLE}/records/{by_code['C1']}").status_code == 200

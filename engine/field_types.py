@@ -728,7 +728,10 @@ class NumberType(FieldType):
                 raise fail(f"{text!r} is not allowed: expected a finite number", "range")
             if not _DEC_RE.match(text):
                 raise fail(f"{_show(text)} is not a number", "format")
-            return Decimal(text)
+            try:
+                return Decimal(text)
+            except InvalidOperation:  # an exponent beyond what Decimal can hold, e.g. 0E1000000000000000000
+                raise fail(f"{_show(text)} is out of range: its exponent is too large", "range") from None
         raise fail(f"expected a number, got {_jtype(value)}", "type")
 
     def _clean_cell_text(self, text: str) -> str:

@@ -709,6 +709,15 @@ def test_a_huge_string_is_refused_by_every_type_that_takes_text(name):
         ft(name).coerce(BIG)
 
 
+@pytest.mark.parametrize("name", ["number", "decimal", "money"])
+@pytest.mark.parametrize("text", ["0E1000000000000000000", ".0E1100000000000000000", "-1e9999999999999999999"])
+def test_an_exponent_too_large_for_decimal_is_refused_not_a_crash(name, text):
+    """Decimal(text) raised decimal.InvalidOperation (a 500 through the API) past its exponent limit."""
+    with pytest.raises(FieldValueError) as exc:
+        ft(name).coerce(text)
+    assert exc.value.code == "range"
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(min_value=-(10 ** 13 - 1), max_value=10 ** 13 - 1), st.sampled_from([0, 1, 2]))
 def test_money_round_trip_property(cents, places):

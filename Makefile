@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: run test install browser bench bench-quick docs clean
+.PHONY: run test install browser screenshots bench bench-quick docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 -q
+
+# Refresh the pictures in docs/screenshots (tests save to tests/artifacts/screenshots otherwise).
+screenshots: $(STAMP) browser
+	FORMFLOW_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q \
+	  tests/test_ui_browser.py tests/test_ui_designer_browser.py tests/test_ui_perms.py tests/test_ui_views2.py tests/test_ui_wizard.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_storage.py

@@ -13,7 +13,7 @@ from tests.ui_conftest import *  # noqa: F401,F403
 from tests.ui_conftest import browser_sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
+from tests.ui_conftest import SCREENSHOTS as SHOTS  # noqa: E402
 PHONE = {"width": 390, "height": 844}
 XSS = '<img src=x onerror="window.__xss=1;alert(1)">'
 

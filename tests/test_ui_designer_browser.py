@@ -12,7 +12,7 @@ from tests.ui_conftest import *  # noqa: F401,F403
 from tests.ui_conftest import ADMIN, ADMIN_PW, browser_sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
+from tests.ui_conftest import SCREENSHOTS as SHOTS  # noqa: E402
 
 
 def _open_designer(page, base, app="repair"):

@@ -13,7 +13,7 @@ from tests.test_spreadsheets import CRM_APP
 from tests.ui_conftest import *  # noqa: F401,F403
 from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, _site, browser_sign_in, serve, sign_in
 
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+from tests.ui_conftest import SCREENSHOTS as SHOTS  # noqa: E402
 PERMS = "/apps/crm/permissions"
 VIEW_AS = "/apps/crm/forms/contact/view-as"
 

@@ -13,7 +13,7 @@ from tests.test_spreadsheets import CRM_APP
 from tests.ui_conftest import *  # noqa: F401,F403
 from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, _site, browser_sign_in, csrf_of, serve, sign_in
 
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+from tests.ui_conftest import SCREENSHOTS as SHOTS  # noqa: E402
 KANBAN = "/apps/crm/forms/contact/kanban"
 CALENDAR = "/apps/crm/forms/contact/calendar"
 TABLE = "/apps/crm/forms/contact"

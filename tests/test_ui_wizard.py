@@ -14,7 +14,7 @@ from tests.test_spreadsheets import CRM_APP, count, xlsx_bytes
 from tests.ui_conftest import *  # noqa: F401,F403
 from tests.ui_conftest import CLERK, CLERK_PW, _site, browser_sign_in, csrf_of, serve, sign_in
 
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+from tests.ui_conftest import SCREENSHOTS as SHOTS  # noqa: E402
 PREVIEW = "/api/v1/apps/crm/forms/contact/import/preview"
 WIZARD = "/apps/crm/forms/contact/import"
 

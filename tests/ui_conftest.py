@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
+
+#: Where browser tests save their screenshots: a git-ignored artifacts folder by default;
+#: `make screenshots` points it at docs/screenshots to refresh the pictures docs/ui.md shows.
+SCREENSHOTS = Path(os.environ.get("FORMFLOW_SCREENSHOTS")
+                   or Path(__file__).resolve().parent / "artifacts" / "screenshots")
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 import re
 import threading
 from types import SimpleNamespace

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import threading
 
+import sqlalchemy as sa
+
 import httpx
 
 from tests.test_api_fixtures import TICKETS, api, bearer, live  # noqa: F401
@@ -117,3 +119,20 @@ def test_multipart_parts_without_a_name_do_not_break_the_idempotency_fingerprint
     again = api.client.post("/api/v1/apps/repair/forms/ticket/import", data=body.replace(b.encode(), b"YY"),
                             content_type="multipart/form-data; boundary=YY", headers=h)
     assert again.status_code == 400 and again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_housekeeping_purges_keys_past_the_replay_window(api):
+    import datetime as dt
+
+    from engine import idempotency, tables
+    from workflows import scheduler
+    old = idempotency._iso(dt.datetime.now(dt.timezone.utc) - idempotency.TTL - dt.timedelta(minutes=1))
+    assert api.client.post(TICKETS, json={"title": "a"}, headers={**api.auth, "Idempotency-Key": "k-old"}).status_code == 201
+    assert api.client.post(TICKETS, json={"title": "b"}, headers={**api.auth, "Idempotency-Key": "k-new"}).status_code == 201
+    with api.ff.db.write() as conn:
+        conn.execute(tables.idempotency_keys.update().where(tables.idempotency_keys.c.key == "k-old")
+                     .values(created_at=old))
+    scheduler.housekeeping(api.ff, force=True)
+    with api.ff.db.read() as conn:
+        keys = conn.execute(sa.select(tables.idempotency_keys.c.key)).scalars().all()
+    assert keys == ["k-new"]

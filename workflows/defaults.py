@@ -37,3 +37,6 @@ INBOUND_RATE_PER_MINUTE = 120            # per token, per process
 #: comma-separated hosts or CIDR ranges outbound calls may reach although not public
 #: (admin allow-list; empty = off)
 OUTBOUND_ALLOW_ENV = "FORMFLOW_OUTBOUND_ALLOW"
+
+# Housekeeping (expired Idempotency-Keys) runs from the scheduler tick at most this often, per process.
+HOUSEKEEPING_SECONDS = 3600

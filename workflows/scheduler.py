@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 
 from engine import storage
 from engine.records import from_document, to_record
-from . import clock
+from . import clock, defaults
 from . import tables as wt
 from .automations import _insert_run, automations_of
 
@@ -24,8 +24,24 @@ MAX_FIRINGS_PER_TICK = 1_000
 _UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 
+_last_housekeeping: dict[int, float] = {}
+
+
+def housekeeping(ff, force: bool = False) -> None:
+    """Periodic clean-up that belongs to no request: expired Idempotency-Keys (24 h replay window)."""
+    import time
+
+    from engine import idempotency
+    last = _last_housekeeping.get(id(ff))
+    if not force and last is not None and time.monotonic() - last < defaults.HOUSEKEEPING_SECONDS:
+        return
+    _last_housekeeping[id(ff)] = time.monotonic()
+    idempotency.purge_expired(ff)
+
+
 def tick(ff) -> int:
-    """Queue due schedule/date runs; returns how many were queued."""
+    """Queue due schedule/date runs (and run housekeeping now and then); returns how many were queued."""
+    housekeeping(ff)
     now = clock.get(ff).now()
     queued = 0
     for app_key, auto in automations_of(ff):

@@ -269,7 +269,8 @@ def test_the_table_and_record_pages_show_only_what_the_permission_service_allows
                                            "level": "readonly"}, "new_fields": "hidden"}]})
     clerk = _client(crm_site, CLERK, CLERK_PW)
     html = clerk.get(TABLE, query_string={"cols": ["code", "name", "phone"]}).get_data(as_text=True)
-    assert "C1" in html and "C4" in html and "C2" not in html and "C3" not in html
+    cells = set(re.findall(r">(C\d)<", html))  # whole cells: a random token may contain "C2"
+    assert cells == {"C1", "C4"}
     assert 'data-field="phone"' not in html
     from engine.queries import list_records
     _, form = ff.form("crm", "contact")

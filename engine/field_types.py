@@ -149,6 +149,20 @@ def error_path(err: FieldValueError) -> list:
     return list(getattr(err, "path", []) or [])
 
 
+def _json_list_cell(coerce, text: Any, items: str, what: str, give: str) -> Any:
+    """A spreadsheet cell holding a JSON list (files, subform rows), or blank."""
+    if isinstance(text, str) and text.strip().startswith("["):
+        try:
+            return coerce(json.loads(text))
+        except ValueError as exc:
+            if isinstance(exc, FieldValueError):
+                raise
+            raise fail(f"is not a JSON list of {items}: {exc}", "format") from None
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    raise fail(f"{what} cannot be imported from a cell (give {give})", "format")
+
+
 def _nested(err: FieldValueError, step: int | str, label: str) -> FieldValueError:
     out = fail(f"{label}: {err.message}", err.code, [step, *error_path(err)])
     # the innermost message, for callers that show the path as a location instead
@@ -1527,16 +1541,7 @@ class AttachmentType(FieldType):
         return out or None
 
     def parse_cell(self, text: Any) -> Any:
-        if isinstance(text, str) and text.strip().startswith("["):
-            try:
-                return self.coerce(json.loads(text))
-            except ValueError as exc:
-                if isinstance(exc, FieldValueError):
-                    raise
-                raise fail(f"is not a JSON list of files: {exc}", "format") from None
-        if text is None or (isinstance(text, str) and not text.strip()):
-            return None
-        raise fail("files cannot be imported from a cell (give a JSON list of uploaded files)", "format")
+        return _json_list_cell(self.coerce, text, "files", "files", "a JSON list of uploaded files")
 
     def check(self, value: Any) -> None:
         if value is None:
@@ -1804,16 +1809,7 @@ class SubformType(FieldType):
         return rows or None
 
     def parse_cell(self, text: Any) -> Any:
-        if isinstance(text, str) and text.strip().startswith("["):
-            try:
-                return self.coerce(json.loads(text))
-            except ValueError as exc:
-                if isinstance(exc, FieldValueError):
-                    raise
-                raise fail(f"is not a JSON list of rows: {exc}", "format") from None
-        if text is None or (isinstance(text, str) and not text.strip()):
-            return None
-        raise fail("subform rows cannot be imported from a cell (give a JSON list of rows)", "format")
+        return _json_list_cell(self.coerce, text, "rows", "subform rows", "a JSON list of rows")
 
     def check(self, value: Any) -> None:
         n = len(value or [])

@@ -149,15 +149,20 @@ def error_path(err: FieldValueError) -> list:
     return list(getattr(err, "path", []) or [])
 
 
+def _json_cell(coerce, text: str, what: str) -> Any:
+    """Coerce a spreadsheet cell written as JSON (an address object, a list of rows...)."""
+    try:
+        return coerce(json.loads(text))
+    except ValueError as exc:
+        if isinstance(exc, FieldValueError):
+            raise
+        raise fail(f"is not {what}: {exc}", "format") from None
+
+
 def _json_list_cell(coerce, text: Any, items: str, what: str, give: str) -> Any:
     """A spreadsheet cell holding a JSON list (files, subform rows), or blank."""
     if isinstance(text, str) and text.strip().startswith("["):
-        try:
-            return coerce(json.loads(text))
-        except ValueError as exc:
-            if isinstance(exc, FieldValueError):
-                raise
-            raise fail(f"is not a JSON list of {items}: {exc}", "format") from None
+        return _json_cell(coerce, text, f"a JSON list of {items}")
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
     raise fail(f"{what} cannot be imported from a cell (give {give})", "format")
@@ -1638,12 +1643,7 @@ class AddressType(FieldType):
         if isinstance(text, str):
             text = text.strip()
             if text.startswith("{"):
-                try:
-                    return self.coerce(json.loads(text))
-                except ValueError as exc:
-                    if isinstance(exc, FieldValueError):
-                        raise
-                    raise fail(f"is not a JSON address object: {exc}", "format") from None
+                return _json_cell(self.coerce, text, "a JSON address object")
             if not text:
                 return None
             if len(text) > MAX_ADDRESS_DETAIL + 3 * MAX_ADDRESS_PART + 3:
@@ -1700,12 +1700,7 @@ class LocationType(FieldType):
         if isinstance(text, str):
             text = text.strip()
             if text.startswith("{"):
-                try:
-                    return self.coerce(json.loads(text))
-                except ValueError as exc:
-                    if isinstance(exc, FieldValueError):
-                        raise
-                    raise fail(f"is not a JSON location object: {exc}", "format") from None
+                return _json_cell(self.coerce, text, "a JSON location object")
             if not text:
                 return None
             pieces = [p.strip() for p in re.split(r"[,，]", text[:MAX_NUMBER_TEXT * 2 + 1])]

@@ -125,11 +125,8 @@ class Formflow:
         return ft
 
     def app_of_form(self, form):
-        """The installed app a form belongs to."""
-        for app in self._apps.values():
-            if form.id in app.forms_by_id:
-                return app
-        raise NotFound(f"form {form.id} is not installed")
+        """The installed app a form belongs to (the model keeps the link)."""
+        return form.app
 
     def link_target(self, form, field):
         """The form a link field points to (`form` or `app.form`)."""

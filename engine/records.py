@@ -307,8 +307,7 @@ class Records:
         ft = self.ff.form_table(form)
         old_doc = storage.loads(row["data"])
         doc = to_document(form, values, old_doc)
-        changes = {fid: [old_doc.get(fid), doc.get(fid)] for fid in set(doc) | set(old_doc)
-                   if old_doc.get(fid) != doc.get(fid)}
+        changes = _diff(old_doc, doc)
         if not changes:
             return to_record(form, row)
         at = now_iso()
@@ -384,8 +383,7 @@ class Records:
             ft = self.ff.form_table(dep_form)
             old_doc = storage.loads(row["data"])
             doc = to_document(dep_form, values, old_doc)
-            changes = {fid: [old_doc.get(fid), doc.get(fid)] for fid in set(doc) | set(old_doc)
-                       if old_doc.get(fid) != doc.get(fid)}
+            changes = _diff(old_doc, doc)
             if not changes:
                 continue
             at = now_iso()
@@ -453,6 +451,12 @@ class Records:
 
 
 # -- documents ↔ values -------------------------------------------------------
+
+def _diff(old_doc: dict, doc: dict) -> dict:
+    """{field id: [old, new]} of the stored values that differ between two documents."""
+    return {fid: [old_doc.get(fid), doc.get(fid)] for fid in set(doc) | set(old_doc)
+            if old_doc.get(fid) != doc.get(fid)}
+
 
 def to_document(form, values: dict, base: dict) -> dict:
     """Python values → stored document keyed by field id (unknown ids in `base` are kept)."""

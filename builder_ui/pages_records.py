@@ -11,8 +11,8 @@ from flask_login import login_required
 
 from engine import access, tables
 from engine.errors import FormflowError, NotFound
-from engine.queries import QueryError, list_records
-from engine.records import RecordContext, record_json
+from engine.queries import QueryError
+from engine.records import RecordContext
 
 from . import ui
 from .aggregates import GROUPABLE, group_counts

@@ -125,7 +125,7 @@ def get_app(app_key):
 @api.put("/apps/<app_key>")
 @endpoint("dry_run")
 def put_app(app_key):
-    """Apply a new version of an app (If-Match on its ETag; ?dry_run=1 returns the plan only)."""
+    """Apply a new version of an app (If-Match on its ETag → 412, a stale body `version` → 409; ?dry_run=1 plans)."""
     ff = instance()
     require(access.DEFINE, app_key)
     definition = body()
@@ -140,8 +140,12 @@ def put_app(app_key):
         raise NotFound(f"no app {app_key!r} is installed; POST /apps installs a new one")
     _require_change(app_key, definition)
     expected = if_match_version(app_key)
+    based_on = definition.get("version")  # an exported copy says which version it was edited from
+    if isinstance(based_on, bool) or not isinstance(based_on, int):
+        based_on = None
     before = orjson.loads(ff.apps.export(app_key))
-    result = ff.apps.install(definition, actor=_actor(), dry_run=flag("dry_run"), expected_version=expected)
+    result = ff.apps.install(definition, actor=_actor(), dry_run=flag("dry_run"), expected_version=expected,
+                             based_on=based_on)
     _audit_install(result, before)
     return json_response(result, 200, {"ETag": etag(app_key, result["version"])})
 

@@ -36,11 +36,14 @@ class Apps:
     # -- install / migrate ------------------------------------------------------
 
     def install(self, source: Any, *, actor: str | None = None, dry_run: bool = False,
-                expected_version: int | None = None) -> dict:
+                expected_version: int | None = None, based_on: int | None = None) -> dict:
         """Install or upgrade an app; returns {"app", "version", "from_version", "plan", "created"}.
 
         With dry_run the whole migration runs (conversions included, to produce
-        exact reports) and is rolled back.
+        exact reports) and is rolled back. `expected_version` (an If-Match) fails with 412
+        when the app moved on; `based_on` (the version an edited copy was exported at)
+        fails with 409, so two builders saving copies of one version cannot overwrite
+        each other's changes silently.
         """
         from .definition import dump_definition, load_definition
         raw = _parse(source)
@@ -58,6 +61,11 @@ class Apps:
                     from .errors import StaleVersion
                     raise StaleVersion(f"app {row['key']!r} is at version {row['version']}, not "
                                        f"{expected_version}: someone else changed it; reload and try again")
+                if row is not None and based_on is not None and row["version"] != based_on:
+                    from .errors import Conflict
+                    raise Conflict(f"app {row['key']!r} was changed by someone else: your copy is based on "
+                                   f"version {based_on}, the app is now at version {row['version']}; reload "
+                                   f"it and apply your changes again")
                 defn.pop("version", None)
                 version = (row["version"] + 1) if row else 1
                 plan = self._apply(conn, row, old, defn, dry_run)
@@ -226,6 +234,10 @@ class Apps:
             if before["key"] != form["key"]:
                 plan.append({"op": "rename_form", "form": form["key"], "from": before["key"],
                              "summary": f"rename form {before['key']!r} to {form['key']!r}"})
+            for prop in sorted((set(before) | set(form)) - {"id", "key", "fields"}):
+                if before.get(prop) != form.get(prop):  # label, rules, title field, layout: no data touched
+                    plan.append({"op": "change_form", "form": form["key"], "property": prop,
+                                 "summary": f"change {prop} of form {form['key']!r}; stored records unchanged"})
             plan.extend(self._field_plan(conn, before, form))
         if old is not None:
             for k in sorted(set(old) | set(new)):

@@ -64,6 +64,24 @@ def test_put_with_a_stale_if_match_is_412(api):
     assert r.status_code == 412
 
 
+def test_put_of_a_copy_edited_from_an_older_version_is_409_and_changes_nothing(api):
+    copy_of_v1 = api.client.get("/api/v1/apps/repair", headers=api.auth).json
+    api.client.put("/api/v1/apps/repair", json=with_extra_field(copy_of_v1), headers=api.auth)
+    mine = copy.deepcopy(copy_of_v1)
+    mine["forms"][0]["fields"].append({"key": "mine", "type": "text", "label": {"en": "Mine"}})
+    r = api.client.put("/api/v1/apps/repair", json=mine, headers=api.auth)
+    assert r.status_code == 409
+    assert "based on version 1" in r.json["detail"] and "now at version 2" in r.json["detail"]
+    keys = [f["key"] for f in api.client.get("/api/v1/apps/repair", headers=api.auth).json["forms"][0]["fields"]]
+    assert "extra" in keys and "mine" not in keys
+
+
+def test_put_of_a_copy_of_the_current_version_applies(api):
+    current = api.client.get("/api/v1/apps/repair", headers=api.auth).json
+    r = api.client.put("/api/v1/apps/repair", json=with_extra_field(current), headers=api.auth)
+    assert r.status_code == 200 and r.json["version"] == 2
+
+
 def test_put_refuses_a_definition_of_another_app(api):
     assert api.client.put("/api/v1/apps/repair", json=NOTES, headers=api.auth).status_code == 400
 

@@ -72,6 +72,22 @@ def test_a_file_without_ids_updates_the_installed_fields(notes):
     assert all_values(ff, ids)[0]["title"] == "note 0"
 
 
+@pytest.mark.parametrize("prop, value", [
+    ("label", {"en": "Memo"}),
+    ("rules", [{"formula": "score >= 0", "message": "score must not be negative"}]),
+    ("title_field", "title"),
+])
+def test_a_change_of_form_properties_alone_is_a_new_version(notes, prop, value):
+    ff, ids = notes
+    defn = installed(ff)
+    defn["forms"][0][prop] = value
+    result = ff.apps.install(defn)
+    assert result["version"] == 2 and [(s["op"], s["property"]) for s in result["plan"]] == [("change_form", prop)]
+    stored = installed(ff)["forms"][0][prop]
+    assert stored == value if prop != "rules" else stored[0]["formula"] == "score >= 0"
+    assert all_values(ff, ids)[0]["title"] == "note 0"
+
+
 def test_add_a_field_keeps_every_value(notes):
     ff, ids = notes
     before = all_values(ff, ids)

@@ -98,6 +98,29 @@ FORM_PROPERTIES: dict[str, dict] = {
     "title_field": {"type": "string", "description": "Key of the field naming a record."},
     "fields": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/field"}},
     "rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
+    "layout": {"$ref": "#/$defs/layout"},
+}
+
+#: How a form's fields are arranged on screen: columns and titled sections (presentation only;
+#: a layout change never touches stored data).
+LAYOUT_SCHEMA: dict = {
+    "type": "object", "additionalProperties": False,
+    "description": "Columns and titled sections of the form's entry and record pages.",
+    "properties": {
+        "columns": {"type": "integer", "minimum": 1, "maximum": 4,
+                    "description": "Columns of the fields outside any section (1 when absent)."},
+        "sections": {"type": "array", "maxItems": 100, "items": {
+            "type": "object", "required": ["label", "fields"], "additionalProperties": False,
+            "properties": {
+                "label": {"$ref": "#/$defs/label", "description": "The section's title."},
+                "description": {"$ref": "#/$defs/text", "description": "Text shown under the title."},
+                "columns": {"type": "integer", "minimum": 1, "maximum": 4,
+                            "description": "Columns of this section's fields (the form's columns when absent)."},
+                "collapsed": {"type": "boolean", "description": "Shown folded until opened."},
+                "fields": {"type": "array", "items": {"$ref": "#/$defs/key"},
+                           "description": "Keys of the top-level fields in this section, in display order."},
+            }}},
+    },
 }
 
 RULE_PROPERTIES: dict[str, dict] = {
@@ -196,6 +219,7 @@ def app_schema() -> dict:
             "field": field,
             "form": {"type": "object", "required": ["key", "label", "fields"],
                      "properties": FORM_PROPERTIES, "additionalProperties": False},
+            "layout": LAYOUT_SCHEMA,
             "rule": {"type": "object", "required": ["formula", "message"],
                      "properties": RULE_PROPERTIES, "additionalProperties": False},
         },

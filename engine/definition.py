@@ -513,11 +513,37 @@ class _Checker:
                                                 + _did_you_mean(title, siblings))
         elif isinstance(title, str) and siblings[title].get("type") == "subform":
             self.p.add(path + ("title_field",), f"{_q(title)} is a subform; a title must be a single value")
+        self._check_layout(path, form.get("layout"), siblings)
         self._check_expressions(path, form, top, None, form)
         for spath, sdef in top:  # row expressions see the row (the record is $parent)
             if sdef.get("type") == "subform":
                 kids = [(k, d) for k, d in self._fields_of(spath, sdef) if d.get("type") != "subform"]
                 self._check_expressions(spath, sdef, kids, sdef, form)
+
+    def _check_layout(self, path: Path, layout: Any, siblings: dict) -> None:
+        """Sections name top-level fields of this form, each field in at most one section."""
+        if not isinstance(layout, dict) or not isinstance(layout.get("sections"), list):
+            return
+        placed: dict[str, Path] = {}
+        for i, section in enumerate(layout["sections"]):
+            keys = section.get("fields") if isinstance(section, dict) else None
+            if not isinstance(keys, list):
+                continue
+            for j, key in enumerate(keys):
+                where = path + ("layout", "sections", i, "fields", j)
+                if not isinstance(key, str):
+                    continue
+                if key not in siblings:
+                    child_of = [s for s, d in siblings.items() if d.get("type") == "subform"
+                                and any(isinstance(c, dict) and c.get("key") == key for c in d.get("fields") or ())]
+                    hint = (f" ({_q(key)} is a column of subform {_q(child_of[0])}: place the subform instead)"
+                            if child_of else _did_you_mean(key, siblings))
+                    self.p.add(where, f"{_q(key)} is not a field of this form{hint}")
+                elif key in placed:
+                    self.p.add(where, f"field {_q(key)} is already placed in {format_location(placed[key])}; "
+                                      f"a field belongs to one section")
+                else:
+                    placed[key] = where
 
     # ---- fields ---------------------------------------------------------------------
     def _check_field(self, path: Path, fdef: dict, siblings: dict, parent: dict | None) -> None:
@@ -966,6 +992,13 @@ def canonical(defn: dict) -> dict:
                 if isinstance(form.get("rules"), list):
                     form["rules"] = [_ordered(r, app_schema.RULE_PROPERTIES) if isinstance(r, dict) else r
                                      for r in form["rules"]]
+                layout = form.get("layout")
+                if isinstance(layout, dict):
+                    layout = form["layout"] = _ordered(layout, app_schema.LAYOUT_SCHEMA["properties"])
+                    if isinstance(layout.get("sections"), list):
+                        order = app_schema.LAYOUT_SCHEMA["properties"]["sections"]["items"]["properties"]
+                        layout["sections"] = [_ordered(x, order) if isinstance(x, dict) else x
+                                              for x in layout["sections"]]
             new_forms.append(form)
         out["forms"] = new_forms
     return out

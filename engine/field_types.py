@@ -337,6 +337,8 @@ class FieldType(abc.ABC):
     computed: ClassVar[bool] = False
     #: values are personal data, masked for callers without the unmask right
     sensitive: ClassVar[bool] = False
+    #: takes a whole row of a multi-column layout (a table or a text box needs the width)
+    wide: ClassVar[bool] = False
     #: JSON Schema (draft 2020-12) "properties" allowed in the *definition* of
     #: such a field beyond the common ones (key, label, required, ...)
     definition_properties: ClassVar[dict] = {}
@@ -584,6 +586,7 @@ class TextType(FieldType):
 class TextareaType(TextType):
     name = "textarea"
     multiline = True
+    wide = True
     default_max_length = defaults.MAX_TEXT_LENGTH
     description = ("Multi-line text. Kept as typed (CRLF becomes LF); control characters other "
                    f"than tab and line feed are refused; at most {defaults.MAX_TEXT_LENGTH} characters.")
@@ -1609,6 +1612,7 @@ class ImageType(AttachmentType):
 @registry.register("address")
 class AddressType(FieldType):
     name = "address"
+    wide = True
     sql_type = None
     expr_type = "record"
     parts: ClassVar[tuple[str, ...]] = ("province", "city", "district", "detail")
@@ -1742,6 +1746,7 @@ def new_row_id() -> str:
 @registry.register("subform")
 class SubformType(FieldType):
     name = "subform"
+    wide = True
     sql_type = None
     expr_type = "records"
     definition_properties = {

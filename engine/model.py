@@ -12,6 +12,7 @@ checker uses them before a definition is known to be valid.
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable
 
@@ -302,6 +303,17 @@ class Field:
         return f"<Field {self.key} ({self.type_name}) {self.id}>"
 
 
+@dataclass(frozen=True)
+class Section:
+    """A group of top-level fields shown together (the form's `layout`); label None: no title."""
+
+    label: dict | None
+    description: Any
+    columns: int
+    collapsed: bool
+    fields: tuple["Field", ...]
+
+
 class Form:
     """One form of an app: its fields, rules and derived data."""
 
@@ -334,6 +346,25 @@ class Form:
     def suggest_field(self, name: str) -> str | None:
         """The closest top-level field key, for "did you mean" messages."""
         return _suggest(name, self._by_key)
+
+    @cached_property
+    def sections(self) -> list[Section]:
+        """The fields in display order, grouped as the layout says.
+
+        Fields no section names come first, untitled, in `fields` order; then each section
+        with its fields in the section's order (empty sections are kept: builders see them).
+        """
+        layout = self.definition.get("layout") or {}
+        columns = layout.get("columns", 1)
+        listed = layout.get("sections") or []
+        placed = {key for section in listed for key in section.get("fields", ())}
+        loose = tuple(f for f in self.fields if f.key not in placed)
+        out = [Section(None, None, columns, False, loose)] if loose or not listed else []
+        for section in listed:
+            out.append(Section(section["label"], section.get("description"), section.get("columns", columns),
+                               bool(section.get("collapsed")),
+                               tuple(self._by_key[k] for k in section["fields"] if k in self._by_key)))
+        return out
 
     @cached_property
     def link_fields(self) -> list[Field]:

@@ -84,6 +84,7 @@ def api_docs():
 
 from . import pages_apps, pages_records  # noqa: E402,F401  (each registers its routes on `ui`)
 from . import pages_designer  # noqa: E402,F401
+from . import pages_designer_preview  # noqa: E402,F401  (the designer's live preview of a draft)
 from . import pages_wizard  # noqa: E402,F401  (import wizard)
 from . import pages_views  # noqa: E402,F401  (kanban, calendar, saved views)
 from . import pages_permissions  # noqa: E402,F401  (permissions editor, view as user)

@@ -5,23 +5,22 @@ definition with its version, every registered field type with its `definition_pr
 the expression functions with their help, the forms other apps offer as link targets, and
 the UI texts. static/designer.js builds the canvas, palette, property panel and formula
 editor from that, checks formulas with POST /api/v1/expressions/check (against the draft),
-shows a live preview rendered here from the draft (POST …/design/preview, the data-entry
-widgets of _widgets.html), and saves with PUT /api/v1/apps/<app> (dry run → plan → If-Match).
+shows an interactive preview of the draft (pages_designer_preview.py: the data-entry widgets
+of _widgets.html, evaluated against the draft as the builder types), and saves with PUT
+/api/v1/apps/<app> (dry run → plan; the draft's `version` makes a concurrent save a 409).
 """
 from __future__ import annotations
 
 import orjson
-from flask import jsonify, render_template, request
+from flask import render_template, request
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine import access
-from engine.errors import FormflowError
 
 from . import ui
 from .guard import find_form, instance, me, require_page
 from .i18n import label_of
-from .widgets import input_id, options_of, widget_for
 
 
 def type_labels() -> dict:
@@ -81,6 +80,10 @@ def _messages() -> dict:
         "none": _("(none)"), "children": _("Fields of each row"),
         "drop_here": _("Drop fields here"), "yes": _("Yes"), "no": _("No"),
         "move_into": _("Move into"), "record": _("Record"), "value": _("Value"), "error": _("Problem"),
+        "section": _("Section"), "section_n": _("Section %(n)s", n="{n}"), "no_section": _("Not in a section"),
+        "delete_section": _("Remove the section (its fields stay in the form)"),
+        "n_columns": _("%(n)s column(s)", n="{n}"), "columns": _("Columns"), "collapsed": _("Folded at first"),
+        "description_zh": _("Description (Chinese)"), "description_en": _("Description (English)"),
     }
 
 
@@ -135,33 +138,3 @@ def designer(app_key):
               "form": request.args.get("form")}
     return render_template("designer.html", app=app, config=config)
 
-
-@ui.post("/apps/<app_key>/design/preview")
-@login_required
-def designer_preview(app_key):
-    """The data-entry widgets of a draft form (HTML fragment); 422 + located errors for an invalid draft."""
-    from engine.definition import load_definition
-    from engine.model import App
-    from .pages_records import _link_info
-    require_page(access.DEFINE, app_key)
-    find_form(app_key)
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict) or not isinstance(data.get("definition"), dict):
-        return jsonify({"errors": [{"location": "", "message": "expected {definition, form}"}]}), 400
-    draft = {**data["definition"], "key": app_key}
-    draft.pop("version", None)
-    try:
-        defn = load_definition(draft, installed=lambda a, f: _installed_form(a, f))
-    except FormflowError as err:
-        return jsonify({"errors": err.errors or [{"location": "", "message": err.message}]}), 422
-    model = App(defn)
-    form = model.forms_by_key.get(data.get("form"))
-    if form is None:
-        return jsonify({"errors": [{"location": "form", "message": "no such form in the draft"}]}), 422
-    return render_template("designer_preview.html", form=form, widget_for=widget_for, input_id=input_id,
-                           options_of=options_of, link_info=_link_info(model))
-
-
-def _installed_form(app_key: str, form_key: str) -> bool:
-    app = instance().installed().get(app_key)
-    return app is not None and form_key in app.forms_by_key

@@ -39,7 +39,7 @@ def _bad(location: str, message: str, code: str = "type") -> BadRequest:
 @endpoint()
 def preview_record(app, form):
     """Evaluate a draft: {"values": {...}, "record": id?, "defaults": bool?} → values, visible, errors."""
-    from .records import RecordContext, _empty, _err, _located, _detail, from_document, to_record, SYSTEM_FIELDS
+    from .records import RecordContext, from_document, to_record
     app_key, form_key = app, form
     who = require(access.WRITE, app_key, form_key)
     ff = instance()
@@ -60,45 +60,17 @@ def preview_record(app, form):
     if not isinstance(with_defaults, bool):
         raise _bad("defaults", "expected true or false")
     ctx = RecordContext(actor=who.id, user={"id": who.id, "username": who.user.get("username")})
-    errors: list[dict] = []
     with ff.db.read() as conn:
-        values = {f.key: None for f in form.fields}
+        stored = None
         if record_id is not None:
             row = ff.records._row(conn, form, record_id)
             if row is None or row["deleted_at"] is not None:
                 raise NotFound(f"record {record_id!r} not found in {app.key}.{form.key}")
             fa.check_record(to_record(form, row), "update")
-            values = from_document(form, storage.loads(row["data"]))
-        for key, raw in given.items():
-            field = form.fields_by_key.get(key)
-            if field is None or field.type.computed or key in SYSTEM_FIELDS \
-                    or fa.right(key) != "editable":
-                continue  # a draft may carry stale or not-writable keys; the save reports them
-            try:
-                values[key] = field.type.coerce(raw)
-            except FieldValueError as fe:
-                errors.append(_err(_located(key, fe), _detail(fe), fe.code))
-        if with_defaults and record_id is None:
-            ff.records._apply_defaults(form, values, given, ctx, errors)
-        ff.compute(conn, form, values, ctx)
-        visible = ff.visibility(form, values, ctx)
-        for field in form.fields:
-            if field.type.computed or not visible.get(field.key, True):
-                continue
-            value = values.get(field.key)
-            if field.required and _empty(value):
-                if not any(e["location"].split(".")[0].split("[")[0] == field.key for e in errors):
-                    errors.append(_err(field.key, f"{field.key} is required", "required"))
-                continue
-            if value is not None:
-                try:
-                    field.type.check(value)
-                except FieldValueError as fe:
-                    errors.append(_err(_located(field.key, fe), _detail(fe), fe.code))
-        if not errors:
-            errors.extend(ff.check_links(conn, form, values, given))
-        if not errors:
-            errors.extend(ff.check_rules(form, values, ctx, conn=conn))
+            stored = from_document(form, storage.loads(row["data"]))
+        values, visible, errors = evaluate_record(
+            ff, conn, form, given, ctx, values=stored, editable=lambda key: fa.right(key) == "editable",
+            defaults=with_defaults and record_id is None)
     out_values = fa.project_json({f.key: (f.type.to_json(values[f.key]) if values.get(f.key) is not None
                                           else None) for f in form.fields})
     shown = [f.key for f in form.fields if f.key in out_values]
@@ -107,6 +79,50 @@ def preview_record(app, form):
     return json_response({"values": out_values,
                           "visible": {k: visible.get(k, True) for k in shown},
                           "errors": errors})
+
+
+def evaluate_record(ff, conn, form, given: dict, ctx, *, values: dict | None = None, editable=None,
+                    defaults: bool = False) -> tuple[dict, dict, list]:
+    """Run a save's steps on a draft record without writing: (values, visible, errors).
+
+    `form` is any model Form — installed, or of a draft definition the designer previews.
+    `values` are the stored values being edited (all blank when None); `editable(key)` says
+    which given keys the caller may set; `defaults` applies default values (new records).
+    """
+    from .records import SYSTEM_FIELDS, _detail, _empty, _err, _located
+    errors: list[dict] = []
+    values = dict(values) if values is not None else {f.key: None for f in form.fields}
+    for key, raw in given.items():
+        field = form.fields_by_key.get(key)
+        if field is None or field.type.computed or key in SYSTEM_FIELDS \
+                or (editable is not None and not editable(key)):
+            continue  # a draft may carry stale or not-writable keys; the save reports them
+        try:
+            values[key] = field.type.coerce(raw)
+        except FieldValueError as fe:
+            errors.append(_err(_located(key, fe), _detail(fe), fe.code))
+    if defaults:
+        ff.records._apply_defaults(form, values, given, ctx, errors)
+    ff.compute(conn, form, values, ctx)
+    visible = ff.visibility(form, values, ctx)
+    for field in form.fields:
+        if field.type.computed or not visible.get(field.key, True):
+            continue
+        value = values.get(field.key)
+        if field.required and _empty(value):
+            if not any(e["location"].split(".")[0].split("[")[0] == field.key for e in errors):
+                errors.append(_err(field.key, f"{field.key} is required", "required"))
+            continue
+        if value is not None:
+            try:
+                field.type.check(value)
+            except FieldValueError as fe:
+                errors.append(_err(_located(field.key, fe), _detail(fe), fe.code))
+    if not errors:
+        errors.extend(ff.check_links(conn, form, values, given))
+    if not errors:
+        errors.extend(ff.check_rules(form, values, ctx, conn=conn))
+    return values, visible, errors
 
 
 @api_ui.post("/expressions/check")

@@ -192,7 +192,7 @@ def test_changing_a_type_with_data_shows_the_plan_before_applying(live_repair, p
     assert ff.form("repair", "ticket")[1].fields_by_key["title"].type_name == "number"
 
 
-def test_a_concurrent_save_gets_a_clear_412_message(live_repair, page, browser):
+def test_a_concurrent_save_gets_a_clear_409_message(live_repair, page, browser):
     base, ff = live_repair.url, live_repair.ff
     browser_sign_in(page, base)
     _open_designer(page, base)
@@ -209,7 +209,9 @@ def test_a_concurrent_save_gets_a_clear_412_message(live_repair, page, browser):
         # the second, opened before that, must not overwrite it
         _card(other, "qty").locator(".d-select").click()
         other.fill("#props [data-name='label-zh-CN']", "件数")
-        other.click("#save-definition")
+        with other.expect_response(lambda r: r.request.method == "PUT" and "/api/v1/apps/repair" in r.url) as answer:
+            other.click("#save-definition")
+        assert answer.value.status == 409
         expect(other.locator("#stale-message")).to_contain_text("已被其他人修改")
         expect(other.locator("#plan-dialog")).to_be_hidden()
         assert ff.form("repair", "ticket")[1].fields_by_key["qty"].definition["label"]["zh-CN"] == "数量"

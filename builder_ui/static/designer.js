@@ -15,10 +15,14 @@
   var state = {def: cfg.definition, version: cfg.version, form: 0, sel: null, errors: []};
   var uids = new WeakMap(), byUid = new Map(), nextUid = 1;
   var sortables = [];
+  // While editing, a section's `fields` holds the field objects themselves (a rename then needs no
+  // bookkeeping); draft() writes them back as keys, the format the engine reads.
+  var sectionObjs = new WeakSet();
 
   if (cfg.form) {
     state.def.forms.forEach(function (f, i) { if (f.key === cfg.form) state.form = i; });
   }
+  hydrate(state.def);
 
   // -- small helpers --------------------------------------------------------------
   function el(tag, attrs) {
@@ -55,6 +59,38 @@
     return uids.get(obj);
   }
   function curForm() { return state.def.forms[state.form]; }
+  function sectionsOf(form) { return (form.layout && form.layout.sections) || []; }
+  function isSection(obj) { return !!obj && sectionObjs.has(obj); }
+  function hydrate(def) {  // section field keys → field objects
+    def.forms.forEach(function (form) {
+      sectionsOf(form).forEach(function (sec) {
+        sectionObjs.add(sec);
+        sec.fields = (sec.fields || []).map(function (k) {
+          return form.fields.filter(function (f) { return f.key === k; })[0];
+        }).filter(Boolean);
+      });
+      normalize(form);
+    });
+  }
+  function sectionOf(field) {
+    return sectionsOf(curForm()).filter(function (s) { return s.fields.indexOf(field) >= 0; })[0] || null;
+  }
+  function normalize(form) {  // `fields` in display order: fields outside sections, then each section's
+    var secs = sectionsOf(form);
+    if (!secs.length) return;
+    var placed = new Set();
+    secs.forEach(function (s) {
+      s.fields = s.fields.filter(function (f) { return form.fields.indexOf(f) >= 0 && !placed.has(f); });
+      s.fields.forEach(function (f) { placed.add(f); });
+    });
+    var loose = form.fields.filter(function (f) { return !placed.has(f); });
+    form.fields = secs.reduce(function (acc, s) { return acc.concat(s.fields); }, loose);
+  }
+  function tidyLayout(form) {  // no empty layout objects in the saved definition
+    if (!form.layout) return;
+    if (form.layout.sections && !form.layout.sections.length) delete form.layout.sections;
+    if (!Object.keys(form.layout).length) delete form.layout;
+  }
   function typeLabel(name) { return TYPES[name] ? TYPES[name].label : name; }
   function isIdent(key) { return /^[^\W\d]\w*$/u.test(key); }
   function api(method, url, body, headers) {
@@ -132,7 +168,12 @@
     if (TYPES[type] && TYPES[type].computed) { delete f.required; delete f.default_formula; delete f.unique; }
     applyRequiredDefaults(f, siblingsOf(f));
   }
-  function draft() { return JSON.parse(JSON.stringify(state.def)); }
+  function draft() {
+    return JSON.parse(JSON.stringify(state.def, function (k, v) {
+      if (k === "fields" && sectionObjs.has(this)) return v.map(function (f) { return f.key; });
+      return v;
+    }));
+  }
 
   // -- located errors ---------------------------------------------------------------
   function snapshot() {  // objects by index, as the definition is sent now
@@ -238,9 +279,12 @@
     }
   }
   function addField(type, subform) {
-    var list = subform ? subform.fields : curForm().fields;
+    var form = curForm(), list = subform ? subform.fields : form.fields;
     var f = newField(type, list);
     list.push(f);
+    // pressing a type while a section (or one of its fields) is selected adds it to that section
+    var sec = subform ? null : isSection(state.sel) ? state.sel : state.sel ? sectionOf(state.sel) : null;
+    if (sec && sectionsOf(form).indexOf(sec) >= 0) sec.fields.push(f);
     state.sel = f;
     changed();
   }
@@ -285,27 +329,90 @@
     if (j < 0 || j >= list.length) return;
     list.splice(i, 1);
     list.splice(j, 0, f);
+    if (list === state.loose) {  // a filtered copy: write the new order back into the form
+      var form = curForm();
+      form.fields = list.concat(form.fields.filter(function (x) { return list.indexOf(x) < 0; }));
+    }
     changed();
     var btn = document.querySelector('[data-uid="' + uidOf(f) + '"] [data-move="' + (delta < 0 ? "up" : "down") + '"]');
     if (btn && !btn.disabled) btn.focus();
   }
   function remove(list, f) {
     list.splice(list.indexOf(f), 1);
+    var form = curForm(), at = form.fields.indexOf(f);
+    if (at >= 0) form.fields.splice(at, 1);  // a field shown in a section is also a field of the form
     if (state.sel === f || (f.fields || []).indexOf(state.sel) >= 0) state.sel = null;
+    changed();
+  }
+  function looseFields(form) {
+    var placed = new Set();
+    sectionsOf(form).forEach(function (s) { s.fields.forEach(function (f) { placed.add(f); }); });
+    return form.fields.filter(function (f) { return !placed.has(f); });
+  }
+  function sectionCard(sec, i, secs) {
+    var name = textOf(sec.label, fmt(M.section_n, {n: i + 1}));
+    var selected = state.sel === sec;
+    var box = el("section", {className: "d-section" + (selected ? " selected" : ""), "data-uid": uidOf(sec),
+                             "aria-label": M.section + ": " + name});
+    box.appendChild(el("div", {className: "d-section-head"},
+      el("button", {type: "button", className: "link d-select d-section-title", "aria-pressed": selected ? "true" : "false",
+                    onclick: function () { state.sel = sec; render(); }}, name),
+      el("span", {className: "badge", text: fmt(M.n_columns, {n: sec.columns || (curForm().layout || {}).columns || 1})}),
+      sec.collapsed ? el("span", {className: "badge", text: M.collapsed}) : null,
+      el("span", {className: "spacer"}),
+      el("button", {type: "button", className: "secondary small", "data-move": "up", "aria-label": M.move_up + ": " + name,
+                    disabled: i === 0, onclick: function () { move(secs, sec, -1); }}, "↑"),
+      el("button", {type: "button", className: "secondary small", "data-move": "down", "aria-label": M.move_down + ": " + name,
+                    disabled: i === secs.length - 1, onclick: function () { move(secs, sec, 1); }}, "↓"),
+      el("button", {type: "button", className: "secondary small", "data-delete-section": "1",
+                    "aria-label": M.delete_section + ": " + name, title: M.delete_section,
+                    onclick: function () { removeSection(sec); }}, "✕")));
+    var ol = el("ol", {className: "canvas d-section-fields", "data-section": uidOf(sec), "data-empty": M.drop_here,
+                       "aria-label": M.section + ": " + name});
+    sec.fields.forEach(function (f) { ol.appendChild(fieldCard(f, sec.fields, false)); });
+    box.appendChild(ol);
+    return box;
+  }
+  function addSection() {
+    var form = curForm();
+    form.layout = form.layout || {};
+    form.layout.sections = form.layout.sections || [];
+    var label = {};
+    label[LANG] = fmt(M.section_n, {n: form.layout.sections.length + 1});
+    var sec = {label: label, fields: []};
+    sectionObjs.add(sec);
+    form.layout.sections.push(sec);
+    state.sel = sec;
+    changed();
+  }
+  function removeSection(sec) {  // its fields stay in the form, outside any section
+    var form = curForm(), secs = sectionsOf(form);
+    secs.splice(secs.indexOf(sec), 1);
+    if (state.sel === sec) state.sel = null;
+    tidyLayout(form);
     changed();
   }
   function renderCanvas() {
     var ol = document.getElementById("canvas");
+    var secBox = document.getElementById("sections");
     sortables.forEach(function (s) { s.destroy(); });
     sortables = [];
     ol.replaceChildren();
+    secBox.replaceChildren();
     var form = curForm();
-    form.fields.forEach(function (f) { ol.appendChild(fieldCard(f, form.fields, false)); });
+    normalize(form);
+    var loose = state.loose = looseFields(form);
+    loose.forEach(function (f) { ol.appendChild(fieldCard(f, loose, false)); });
+    var secs = sectionsOf(form);
+    secs.forEach(function (sec, i) { secBox.appendChild(sectionCard(sec, i, secs)); });
     if (!window.Sortable) return;
     var opts = {group: {name: "fields", put: true}, animation: 120, forceFallback: true, fallbackOnBody: true,
                 handle: ".d-handle", onSort: syncSoon};
     sortables.push(window.Sortable.create(ol, opts));
-    ol.querySelectorAll("ol.d-children").forEach(function (child) {
+    secBox.querySelectorAll("ol.d-section-fields").forEach(function (list) {
+      sortables.push(window.Sortable.create(list, opts));
+    });
+    root.querySelectorAll("ol.d-children").forEach(function (child) {
       sortables.push(window.Sortable.create(child, {
         group: {name: "fields", put: function (to, from, item) { return item.dataset.type !== "subform"; }},
         animation: 120, forceFallback: true, fallbackOnBody: true, handle: ".d-handle", onSort: syncSoon}));
@@ -334,7 +441,13 @@
     }
     var canvas = document.getElementById("canvas");
     var top = readList(canvas, null);
-    canvas.querySelectorAll("ol.d-children").forEach(function (ol) {
+    root.querySelectorAll("ol.d-section-fields").forEach(function (ol) {
+      var sec = byUid.get(ol.dataset.section);
+      if (!sec) return;
+      sec.fields = readList(ol, null);
+      top = top.concat(sec.fields);
+    });
+    root.querySelectorAll("ol.d-children").forEach(function (ol) {
       var sub = byUid.get(ol.dataset.parent);
       if (sub) sub.fields = readList(ol, sub);
     });
@@ -388,7 +501,7 @@
         var label = obj[prop] && typeof obj[prop] === "object" ? obj[prop] : (obj[prop] ? {} : {});
         if (typeof obj[prop] === "string" && obj[prop]) label[LANG] = obj[prop];
         if (v) label[lang] = v; else delete label[lang];
-        obj[prop] = label;
+        if (prop !== "label" && !Object.keys(label).length) delete obj[prop]; else obj[prop] = label;
         changed({keepProps: true});
       }, {"data-name": keyPrefix + lang}), prop, field));
     });
@@ -513,6 +626,10 @@
   function renderProps() {
     var box = document.getElementById("props");
     box.replaceChildren();
+    if (isSection(state.sel)) {
+      if (sectionsOf(curForm()).indexOf(state.sel) >= 0) { renderSectionProps(box, state.sel); return; }
+      state.sel = null;
+    }
     var f = state.sel;
     if (f && siblingsOf(f).indexOf(f) < 0) f = state.sel = null;
     if (!f) { renderFormProps(box); return; }
@@ -556,20 +673,62 @@
       if (!control.id && /^(INPUT|SELECT|TEXTAREA)$/.test(control.tagName)) control.id = "prop-" + name;
       box.appendChild(row(P[name] || name, control, name, f));
     });
-    var parent = parentOf(f);
-    var subforms = curForm().fields.filter(function (x) { return x.type === "subform" && x !== f; });
-    if (f.type !== "subform" && subforms.length) {  // keyboard alternative to dragging into/out of a subform
-      var choices = [{value: "", label: textOf(curForm().label, curForm().key)}].concat(
+    var parent = parentOf(f), form = curForm(), secs = sectionsOf(form);
+    var subforms = form.fields.filter(function (x) { return x.type === "subform" && x !== f; });
+    if (f.type === "subform") subforms = [];
+    if (subforms.length || secs.length) {  // keyboard alternative to dragging between sections and subforms
+      var choices = [{value: "", label: secs.length ? M.no_section : textOf(form.label, form.key)}].concat(
+        secs.map(function (s, i) { return {value: uidOf(s), label: M.section + ": " + textOf(s.label, fmt(M.section_n, {n: i + 1}))}; }),
         subforms.map(function (s) { return {value: uidOf(s), label: M.children + ": " + textOf(s.label, s.key)}; }));
-      var mover = selectOf(choices, parent ? uidOf(parent) : "", function (v) {
-        siblingsOf(f).splice(siblingsOf(f).indexOf(f), 1);
-        if (v) { var s = byUid.get(v); s.fields = s.fields || []; s.fields.push(f); } else curForm().fields.push(f);
+      var home = parent || sectionOf(f);
+      var mover = selectOf(choices, home ? uidOf(home) : "", function (v) {
+        var from = parentOf(f);
+        if (from) from.fields.splice(from.fields.indexOf(f), 1);
+        secs.forEach(function (s) { var at = s.fields.indexOf(f); if (at >= 0) s.fields.splice(at, 1); });
+        var to = v ? byUid.get(v) : null;
+        if (to && !isSection(to)) {  // into a subform: no longer a field of the form itself
+          var at = form.fields.indexOf(f);
+          if (at >= 0) form.fields.splice(at, 1);
+          to.fields = to.fields || [];
+          to.fields.push(f);
+        } else {
+          if (form.fields.indexOf(f) < 0) form.fields.push(f);
+          else { form.fields.splice(form.fields.indexOf(f), 1); form.fields.push(f); }
+          if (to) to.fields.push(f);
+        }
         changed();
       }, false);
       mover.id = "prop-parent";
       box.appendChild(row(M.move_into, mover, null, null));
     }
     paintPropErrors();
+  }
+  function renderSectionProps(box, sec) {
+    var form = curForm();
+    box.appendChild(el("button", {type: "button", className: "link", id: "props-form",
+                                  onclick: function () { state.sel = null; render(); }}, "‹ " + M.form_props));
+    box.appendChild(el("p", {className: "muted small", text: M.section}));
+    labelInputs(sec, "label", null, "section-label-").forEach(function (r) { box.appendChild(r); });
+    labelInputs(sec, "description", null, "section-description-").forEach(function (r, i) {
+      r.querySelector("label").textContent = i ? M.description_en : M.description_zh;
+      box.appendChild(r);
+    });
+    var cols = columnsSelect(sec.columns, function (v) { setOrDelete(sec, "columns", v); changed({keepProps: true}); },
+                             (form.layout || {}).columns || 1);
+    cols.id = "section-columns";
+    box.appendChild(row(M.columns, cols, null, null));
+    var folded = checkbox(sec, "collapsed", function () { changed({keepProps: true}); });
+    folded.id = "section-collapsed";
+    box.appendChild(el("div", {className: "checks"}, el("span", {className: "check"}, folded,
+                                                        el("label", {"for": folded.id, text: M.collapsed}))));
+    box.appendChild(el("button", {type: "button", className: "secondary", id: "delete-section",
+                                  onclick: function () { removeSection(sec); }}, M.delete_section));
+  }
+  function columnsSelect(value, onchange, inherited) {  // 1–4, or empty: inherit
+    var choices = [1, 2, 3, 4].map(function (n) { return {value: String(n), label: fmt(M.n_columns, {n: n})}; });
+    var sel = selectOf(choices, value, function (v) { onchange(v ? parseInt(v, 10) : ""); }, true);
+    sel.options[0].textContent = fmt(M.n_columns, {n: inherited});
+    return sel;
   }
   function paintPropErrors() {  // errors of the selected field / the form's rules, in place (keeps focus)
     var box = document.getElementById("props");
@@ -604,6 +763,14 @@
                       function (v) { setOrDelete(form, "title_field", v); changed({keepProps: true}); }, true);
     tf.id = "form-title-field";
     box.appendChild(row(M.title_field, tf, null, null));
+    var cols = columnsSelect((form.layout || {}).columns, function (v) {
+      form.layout = form.layout || {};
+      setOrDelete(form.layout, "columns", v);
+      tidyLayout(form);
+      changed({keepProps: true});
+    }, 1);
+    cols.id = "form-columns";
+    box.appendChild(row(M.columns, cols, null, null));
     box.appendChild(el("h3", {text: M.rules}));
     var rules = form.rules || [];
     rules.forEach(function (rule, i) {
@@ -736,7 +903,29 @@
   }
 
   // -- preview ----------------------------------------------------------------------
-  var previewSeq = 0;
+  // The fragment is interactive: static/entry.js is mounted on it and evaluates what the builder
+  // types against the draft (POST …/design/preview/evaluate, the draft re-sent each time since it
+  // keeps changing); saving and uploads stay off. Each new fragment gets a new mount, carrying
+  // over the values typed so far.
+  var previewSeq = 0, previewMount = null, previewForm = null;
+  function mountPreview(box) {
+    var root = box.querySelector(".preview-form");
+    var texts = box.querySelector("script[data-ff-messages]");
+    var carried = null, given = [];
+    if (previewMount) {
+      if (previewForm === curForm().key) carried = previewMount.values();
+      previewMount.destroy();
+      previewMount = null;
+    }
+    Object.keys(carried || {}).forEach(function (k) { if (carried[k] !== null) given.push(k); });
+    previewForm = curForm().key;
+    if (!root || !window.formflowEntry) return;
+    previewMount = window.formflowEntry.mount(root, {
+      previewUrl: root.dataset.evaluateUrl, csrf: CSRF, save: false, defaults: true,
+      messages: texts ? JSON.parse(texts.textContent) : {}, record: carried, touched: given,
+      body: function () { return {definition: draft(), form: previewForm}; }
+    });
+  }
   var refreshPreview = debounce(function () {
     var seq = ++previewSeq, snap = snapshot();
     api("POST", root.dataset.previewUrl, {definition: draft(), form: curForm().key}).then(function (r) {
@@ -748,7 +937,7 @@
           var doc = new DOMParser().parseFromString(html, "text/html");
           var box = document.getElementById("preview");
           box.replaceChildren.apply(box, Array.prototype.map.call(doc.body.childNodes, function (n) { return document.importNode(n, true); }));
-          box.querySelectorAll("input, select, textarea, button").forEach(function (n) { n.tabIndex = -1; });
+          mountPreview(box);
           note.hidden = true;
           if (state.errors.length) setErrors([], snap);
         });
@@ -767,16 +956,18 @@
   var dialog = document.getElementById("plan-dialog");
   var pending = null;
   function appUrl(dry) { return "/api/v1/apps/" + encodeURIComponent(cfg.app) + (dry ? "?dry_run=1" : ""); }
-  function ifMatch() { return {"If-Match": '"' + cfg.app + "-" + state.version + '"'}; }
-  function showStale() {
+  // No If-Match: the draft carries the `version` it was loaded at, and the API answers 409 when the
+  // app moved on since (someone else saved) — the clear "reload" message below, never an overwrite.
+  function ifMatch() { return {}; }
+  function showStale(detail) {
     status.textContent = "";
-    var p = el("p", {className: "stale", id: "stale-message", text: M.stale});
+    var p = el("p", {className: "stale", id: "stale-message", text: M.stale + (detail ? " (" + detail + ")" : "")});
     var again = el("button", {type: "button", className: "secondary", onclick: function () { location.reload(); }}, M.reload);
     renderErrorBox(el("div", {}, p, again));
   }
   function failed(r, snap) {
     return r.json()["catch"](function () { return {}; }).then(function (data) {
-      if (r.status === 412) { showStale(); return; }
+      if (r.status === 409 || r.status === 412) { showStale(data.detail); return; }
       if (r.status === 422 || r.status === 400) {
         status.textContent = M.invalid;
         setErrors(data.errors || [{location: "", message: data.detail || ""}], snap);
@@ -845,6 +1036,7 @@
         var formKey = curForm().key, selPath = null;
         if (state.sel) { var p = parentOf(state.sel); selPath = [p ? p.key : null, state.sel.key]; }
         state.def = defn;
+        hydrate(state.def);
         state.version = defn.version || version;
         state.form = Math.max(0, defn.forms.map(function (f) { return f.key; }).indexOf(formKey));
         state.sel = null;
@@ -875,6 +1067,7 @@
     renderErrorBox();
     refreshPreview();
   }
+  document.getElementById("add-section").addEventListener("click", function () { addSection(); });
   renderPalette();
   render();
   root.dataset.version = String(state.version);

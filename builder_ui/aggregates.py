@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from engine.queries import QueryError, filter_clause
 
@@ -36,3 +37,11 @@ def group_counts(conn, ff, form, field_key: str, filter: str | None = None, *,
             v = bool(v)
         out.append((v, n))
     return out
+
+
+def group_labels(app, field, groups) -> list[tuple[object, str, int]]:
+    """[(value, label, count)] of `group_counts`' groups as the table view shows them: users and
+    departments by name (builder_ui.names), options by their label, booleans Yes/No, blank "(blank)"."""
+    from .names import text_function
+    text = text_function(app, [field], [{field.key: v} for v, _n in groups])
+    return [(v, text(field.definition, v) if v not in (None, "") else _("(blank)"), n) for v, n in groups]

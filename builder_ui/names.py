@@ -1,4 +1,5 @@
-"""Names instead of ids for user, department and link values on the table and record pages.
+"""Names instead of ids for user, department and link values on the table and record pages
+(subform rows' user/department/link children included) and in the table view's group labels.
 
 One query per kind (users, departments, each link target form) for the ids on the page; a
 linked record is named by its target form's first text field as the caller may read it
@@ -73,24 +74,49 @@ def _link_names(conn, ff, app_key, form_key, ids) -> dict[str, str]:
     return names
 
 
-def text_function(app, fields, records):
-    """A `value_text(definition, value)` for the templates that names user/department/link ids."""
+def _kind(app, field) -> tuple | None:
+    """The kind of ids a field holds (("user"|"department", None, None) or ("link", app, form)), else None."""
     from engine.model import link_target
-    kinds = {}
-    for f in fields:
-        if f.type_name == "link":
-            a, fk = link_target(f.definition, app.key)
-            kinds[id(f.definition)] = ("link", a, fk)
-        elif f.type_name in ("user", "department"):
-            kinds[id(f.definition)] = (f.type_name, None, None)
-    if not kinds:
-        return value_text
+    if field.type_name == "link":
+        a, fk = link_target(field.definition, app.key)
+        return ("link", a, fk)
+    if field.type_name in ("user", "department"):
+        return (field.type_name, None, None)
+    return None
+
+
+def _rows(value) -> list[dict]:
+    """The rows of a subform value (anything else: none)."""
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
+def collect(app, fields, records) -> tuple[dict[int, tuple], dict[tuple, set[str]]]:
+    """({id(definition): kind}, {kind: ids}) of the reference fields among `fields` and their
+    values in `records`; a subform's user/department/link children are looked up in its rows."""
+    kinds: dict[int, tuple] = {}
     wanted: dict[tuple, set[str]] = {}
     for f in fields:
-        kind = kinds.get(id(f.definition))
+        kind = _kind(app, f)
         if kind:
+            kinds[id(f.definition)] = kind
             for r in records:
                 wanted.setdefault(kind, set()).update(_ids(r.get(f.key)))
+        for c in f.children:
+            kind = _kind(app, c)
+            if kind:
+                kinds[id(c.definition)] = kind
+                for r in records:
+                    for row in _rows(r.get(f.key)):
+                        wanted.setdefault(kind, set()).update(_ids(row.get(c.key)))
+    return kinds, wanted
+
+
+def text_function(app, fields, records):
+    """A `value_text(definition, value)` for the templates that names user/department/link ids,
+    of `fields` and of their subform children (`value_text(child.definition, row.get(child.key))`)."""
+    kinds, wanted = collect(app, fields, records)
+    if not kinds:
+        return value_text
     names = resolve(wanted, app.key)
 
     def text(definition, value):

@@ -15,7 +15,7 @@ from engine.queries import QueryError
 from engine.records import RecordContext
 
 from . import ui
-from .aggregates import GROUPABLE, group_counts
+from .aggregates import GROUPABLE, group_counts, group_labels
 from .display import value_text
 from .guard import allowed, find_form, instance, me, require_page
 from .i18n import label_of
@@ -99,7 +99,7 @@ def table_view(app_key, form_key):
     return render_template(
         "table.html", app=app, form=form, cols=[form.fields_by_key[c] for c in cols], records=records,
         next_cursor=next_cursor, filter=filter_, sort=sort, trash=trash, limit=limit, page_sizes=PAGE_SIZES,
-        group=group, groups=groups,
+        group=group, groups=None if groups is None else group_labels(app, form.fields_by_key[group], groups),
         groupable=[f for f in listable if f.type_name in GROUPABLE and not fa.is_masked(f.key)],
         sortable=sortable, error=error, fields_meta=_field_meta(form),
         value_text=text_function(app, [form.fields_by_key[c] for c in cols], records),

@@ -32,6 +32,7 @@ from engine.records import now_iso
 from . import ui
 from .display import value_text
 from .guard import allowed, find_form, instance, me, require_page
+from .names import text_function
 from .widgets import options_of
 
 VIEW_TYPES = ("table", "kanban", "calendar")
@@ -94,10 +95,12 @@ def kanban_view(app_key, form_key):
         and not fa.is_masked(field.key)
     title = _title_field(fa)
     extra = [f for f in fa.visible_fields if f is not title and f is not field and f.type_name != "subform"][:2]
+    # a card's user/department/link values by name, as on the table and record pages
+    card_text = text_function(app, extra, [r for _v, _t, rs in columns for r in rs]) if columns else value_text
     return render_template(
         "kanban.html", app=app, form=form, field=field, choices=choices, columns=columns, filter=filter_,
         sort=sort, error=error, more=more, limit=KANBAN_MAX, can_move=can_move, title_field=title,
-        extra_fields=extra, value_text=value_text,
+        extra_fields=extra, value_text=card_text,
         messages={"moved": _("Moved."), "failed": _("Could not move the card: %(m)s", m="{m}"),
                   "stale": _("Someone else changed this record meanwhile; reload the page and try again.")})
 

@@ -120,11 +120,11 @@ def _month(text: str | None) -> tuple[int, int]:
 @ui.get("/apps/<app_key>/forms/<form_key>/calendar")
 @login_required
 def calendar_view(app_key, form_key):
-    """A month grid of the records by a date field."""
+    """A month grid of the records by a date or date-and-time field (entries at a time show it)."""
     who = require_page(access.READ, app_key, form_key)
     app, form = find_form(app_key, form_key)
     fa = access.form_access(who, app_key, form_key)
-    choices = [f for f in fa.visible_fields if f.type_name == "date" and not fa.is_masked(f.key)]
+    choices = [f for f in fa.visible_fields if f.type_name in ("date", "datetime") and not fa.is_masked(f.key)]
     field = next((f for f in choices if f.key == request.args.get("field")), choices[0] if choices else None)
     year, month = _month(request.args.get("month"))
     filter_ = request.args.get("filter", "").strip()
@@ -133,8 +133,9 @@ def calendar_view(app_key, form_key):
     prev = (first - dt.timedelta(days=1)).replace(day=1)
     weeks, error, more, by_day = cal.Calendar(firstweekday=0).monthdatescalendar(year, month), None, False, {}
     if field is not None:
-        span = (f"AND({field.key} >= DATE({first.year}, {first.month}, 1), "
-                f"{field.key} < DATE({nxt.year}, {nxt.month}, 1))")
+        midnight = ", 0, 0, 0" if field.type_name == "datetime" else ""  # datetimes compare with datetimes
+        span = (f"AND({field.key} >= DATE({first.year}, {first.month}, 1{midnight}), "
+                f"{field.key} < DATE({nxt.year}, {nxt.month}, 1{midnight}))")
         records, error = _list(fa, f"AND({span}, {filter_})" if filter_ else span, field.key, CALENDAR_MAX + 1)
         more = len(records) > CALENDAR_MAX
         for r in records[:CALENDAR_MAX]:

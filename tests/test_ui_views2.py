@@ -79,6 +79,23 @@ def test_the_calendar_puts_records_on_their_day(crm_site):
     assert "周一" in client.get(CALENDAR).get_data(as_text=True)
 
 
+def test_the_calendar_places_date_and_time_entries_on_their_day_in_time_order(make_ff, sqlite_url):
+    ff = make_ff(sqlite_url)
+    ff.apps.install({"key": "visits", "label": {"en": "Visits"}, "forms": [{"key": "visit", "label": {"en": "Visit"},
+        "fields": [{"key": "who", "type": "text", "label": {"en": "Who"}},
+                   {"key": "at", "type": "datetime", "label": {"en": "At"}}]}]})
+    for who, at in [("late", "2026-03-02T16:45:00"), ("early", "2026-03-02T08:05:00"), ("april", "2026-04-01T00:00:00"),
+                    ("last minute of March", "2026-03-31T23:59:00")]:
+        ff.records.create("visits", "visit", {"who": who, "at": at})
+    html = _client(_site(ff)).get("/apps/visits/forms/visit/calendar",
+                                  query_string={"month": "2026-03"}).get_data(as_text=True)
+    day = re.search(r'data-date="2026-03-02"[^>]*>(.*?)</td>', html, re.S).group(1)
+    assert re.findall(r'<time class="at"[^>]*>([^<]*)</time> <a [^>]*>([^<]*)</a>', day) == [
+        ("08:05", "early"), ("16:45", "late")]
+    assert ">last minute of March<" in re.search(r'data-date="2026-03-31"[^>]*>(.*?)</td>', html, re.S).group(1)
+    assert ">april<" not in html
+
+
 def test_a_form_without_a_date_field_has_no_calendar(site, admin_client):
     html = admin_client.get("/apps/repair/forms/ticket/calendar").get_data(as_text=True)
     assert 'id="no-field"' in html

@@ -30,7 +30,8 @@ test: $(STAMP) browser
 # Refresh the pictures in docs/screenshots (tests save to tests/artifacts/screenshots otherwise).
 screenshots: $(STAMP) browser
 	FORMFLOW_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q \
-	  tests/test_ui_browser.py tests/test_ui_designer_browser.py tests/test_ui_perms.py tests/test_ui_views2.py tests/test_ui_wizard.py
+	  tests/test_ui_browser.py tests/test_ui_designer_browser.py tests/test_ui_perms.py tests/test_ui_views2.py tests/test_ui_wizard.py \
+	  tests/test_ui_layout_browser.py tests/test_ui_permissions_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_storage.py

@@ -71,7 +71,8 @@ def _xss_app():
              "options": [{"value": "a", "label": {"zh-CN": XSS}}, "<b>b</b>"]},
             {"key": "rows", "type": "subform", "label": {"zh-CN": XSS}, "fields": [
                 {"key": "c", "type": "text", "label": {"zh-CN": XSS}}]},
-            {"key": "calc", "type": "formula", "label": {"zh-CN": XSS}, "formula": 't & "<script>window.__xss=2</script>"'}]}]}
+            {"key": "calc", "type": "formula", "label": {"zh-CN": XSS}, "formula": 't & "<script>window.__xss=2</script>"'}],
+         "layout": {"sections": [{"label": {"zh-CN": XSS}, "description": {"zh-CN": XSS}, "fields": ["t", "s"]}]}}]}
 
 
 def test_user_text_never_runs_as_script(live_site, page):
@@ -82,7 +83,7 @@ def test_user_text_never_runs_as_script(live_site, page):
     browser_sign_in(page, base)
     for url in ["/apps", "/apps/x", "/apps/x/forms/f", "/apps/x/forms/f?group=s",
                 f"/apps/x/forms/f/records/{record['_id']}", f"/apps/x/forms/f/records/{record['_id']}/edit",
-                "/apps/x/forms/f/new"]:
+                "/apps/x/forms/f/new", "/apps/x/forms/f/kanban", "/apps/x/design"]:
         page.goto(base + url)
         if "edit" in url or "new" in url:
             page.wait_for_selector("#entry[data-ready='1']")

@@ -117,5 +117,7 @@ def test_screenshots_of_data_entry_and_table_view(live_repair, page):
     page.screenshot(path=str(SHOTS / "entry-phone.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(base + "/apps/repair/forms/ticket?group=status")
+    expect(page.locator("#group-counts .group-value")).to_have_text(["open", "closed"])  # counts arrive after the rows
+    expect(page.locator("#group-counts .count")).to_have_text(["2", "1"])
     page.screenshot(path=str(SHOTS / "table-view.png"), full_page=True)
     assert all((SHOTS / n).stat().st_size > 0 for n in ("entry-desktop.png", "entry-phone.png", "table-view.png"))

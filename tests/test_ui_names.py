@@ -146,8 +146,8 @@ def _step_cells(client, record) -> list[dict]:
 
 def _groups(client, group: str) -> dict[str, str]:
     """The table view's group labels and their counts, grouped by `group` (only the title column shown)."""
-    html = client.get(TASKS, query_string={"group": group, "cols": "title"}).get_data(as_text=True)
-    return dict(zip(texts(html, "#group-counts .group-value"), texts(html, "#group-counts .count")))
+    groups = client.get(TASKS + "/group-counts", query_string={"group": group}).json["groups"]
+    return {g["label"]: str(g["count"]) for g in groups}
 
 
 # -- subform rows on the record page -----------------------------------------------------

@@ -10,6 +10,26 @@
     });
   }
 
+  // Group counts come after the rows (one GROUP BY over every matching record can take a while).
+  var counts = document.getElementById("group-counts");
+  if (counts && counts.dataset.url) {
+    var status = document.getElementById("group-status"), list = counts.querySelector("ul");
+    fetch(counts.dataset.url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        if (data.error) { status.textContent = data.error; status.className = "error"; return; }
+        (data.groups || []).forEach(function (g) {
+          var li = document.createElement("li"), v = document.createElement("span"), n = document.createElement("span");
+          v.className = "group-value"; v.textContent = g.label;
+          n.className = "count"; n.textContent = String(g.count);
+          li.append(v, " ", n);
+          list.appendChild(li);
+        });
+        status.hidden = true;
+      })["catch"](function () { status.textContent = status.dataset.failed || ""; })
+      .then(function () { counts.removeAttribute("aria-busy"); });
+  }
+
   var box = document.getElementById("filter-builder");
   var filterInput = document.getElementById("filter");
   if (!box || !filterInput) return;

@@ -101,7 +101,7 @@ def _types() -> list[dict]:
     return out
 
 
-def _functions() -> list[dict]:
+def function_help() -> list[dict]:
     """The expression functions with their help (as docs/expressions.md shows them)."""
     from engine.expr.functions import FUNCTIONS
     out = []
@@ -133,7 +133,7 @@ def designer(app_key):
     app, _form = find_form(app_key)
     definition = orjson.loads(instance().apps.export(app_key))
     config = {"app": app_key, "version": definition.get("version"), "definition": definition,
-              "types": _types(), "functions": _functions(), "other_forms": _other_forms(app_key),
+              "types": _types(), "functions": function_help(), "other_forms": _other_forms(app_key),
               "messages": _messages(), "props": property_labels(),
               "form": request.args.get("form")}
     return render_template("designer.html", app=app, config=config)

@@ -3,8 +3,11 @@
 `/apps/<app>/permissions` (administrators and holders of `manage_permissions`) lists the
 app's permission sets (docs/permissions.md) and edits them in the page
 (static/permissions.js): who (everyone, owner, roles, departments, users), actions, each
-field's right, unmasked sensitive fields, the row rule (checked as it is typed with
-`POST /api/v1/apps/{app}/forms/{form}/rules/check`) and the right of new fields. Saving
+field's right, unmasked sensitive fields, the row rule and the right of new fields. The row
+rule gets the designer's formula editor (static/formula-editor.js: chips of the chosen form's
+fields and of the variables a rule may use, the function list with help) and is checked as it
+is typed with `POST /apps/<app>/forms/<form>/rules/check` (here: the static checker's
+diagnostics with line/column, and the engine's {problem} as the API's rules/check gives it). Saving
 sends the whole definition with `PUT /api/v1/apps/{app}` and `If-Match` (a change made
 meanwhile answers 412 and the page says so; nothing is overwritten).
 
@@ -15,9 +18,11 @@ field's right and masking, their first page of records projected for them, and �
 """
 from __future__ import annotations
 
+import re
+
 import orjson
 import sqlalchemy as sa
-from flask import abort, render_template, request
+from flask import abort, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -29,6 +34,7 @@ from . import ui
 from .display import value_text
 from .guard import find_form, instance, require_page
 from .i18n import label_of
+from .pages_designer import function_help
 
 VIEW_AS_ROWS = 50
 
@@ -38,6 +44,51 @@ def _users() -> list[dict]:
         rows = conn.execute(sa.select(tables.users.c.id, tables.users.c.username, tables.users.c.is_admin)
                             .where(tables.users.c.is_active.is_(True)).order_by(tables.users.c.username)).all()
     return [{"id": r[0], "username": r[1], "admin": bool(r[2])} for r in rows]
+
+
+def _ref(key: str) -> str:
+    """How a formula names a field key (braces around one that is not an identifier)."""
+    return key if re.fullmatch(r"[^\W\d]\w*", key) else "{" + key + "}"
+
+
+def _variable_chips() -> list[dict]:
+    """Chips of the system fields and `$user` values a row rule may use (engine.permission_model)."""
+    texts = {"_id": _("Id of the record"), "_owner": _("Owner of the record (user id)"),
+             "_created_by": _("Who created the record (user id)"),
+             "_updated_by": _("Who last changed the record (user id)"),
+             "id": _("Id of the signed-in user"), "username": _("User name of the signed-in user"),
+             "email": _("E-mail of the signed-in user"), "roles": _("Roles of the signed-in user (list)"),
+             "departments": _("Departments of the signed-in user (list)"),
+             "primary_department": _("Main department of the signed-in user"),
+             "subdepartments": _("Departments of the signed-in user and below them (list)"),
+             "managed_departments": _("Departments the signed-in user manages (list)")}
+    chips = [{"ref": key, "title": texts.get(key, key)} for key in pm.RULE_SYSTEM_FIELDS]
+    chips += [{"ref": f"$user.{key}", "title": texts.get(key, key)} for key in pm.SAMPLE_USER]
+    return chips
+
+
+def _field_chips(form) -> list[dict]:
+    """Chips of the fields of `form` a row rule can name (subforms are lists: never in SQL)."""
+    schema = pm.rule_schema(form)
+    return [{"ref": _ref(f.key), "title": label_of(f)} for f in form.fields
+            if f.key in schema and f.type_name != "subform"]
+
+
+def rule_report(source: str, form) -> dict:
+    """{"problem", "diagnostics"} of a row rule on `form`: the engine's verdict and located problems."""
+    from engine import expr
+    if not source.strip():
+        return {"problem": None, "diagnostics": []}
+    schema = pm.rule_schema(form)
+    problem = pm.rule_problem(source, schema)
+    diagnostics = [{"code": d.code, "message": d.message, "line": d.line, "column": d.column,
+                    "end_column": d.end_column, "suggestion": d.suggestion} for d in expr.check(source, schema)]
+    if problem and not diagnostics:
+        # Statically fine but without a translation to SQL (e.g. LEN(name) > 3): the engine names
+        # no range, so the whole rule is marked.
+        diagnostics = [{"code": "#SQL!", "message": problem, "line": 1, "column": 1,
+                        "end_column": len(source) + 1, "suggestion": None}]
+    return {"problem": problem or (diagnostics[0]["message"] if diagnostics else None), "diagnostics": diagnostics}
 
 
 def _right_texts() -> dict:
@@ -66,12 +117,29 @@ def permissions_page(app_key):
                            "reload the page to see their changes, then make yours again."),
                 "invalid": _("Not saved; please correct:"), "failed": _("Could not save: %(m)s", m="{m}"),
                 "rule_ok": _("The rule can be used."), "checking": _("Checking…"),
-                "no_key": _("Every permission set needs a key (letters, digits, _).")}
+                "no_key": _("Every permission set needs a key (letters, digits, _)."),
+                "fields": _("Fields"), "functions": _("Functions"), "filter_functions": _("Find a function")}
+    formula = {"functions": function_help(), "variables": _variable_chips(),
+               "fields": {f.key: _field_chips(f) for f in app.forms}}
     return render_template(
         "permissions.html", app=app, sets=sets, forms=forms, roles=roles, app_roles=app_roles,
         departments=directory.list_departments(instance()), users=_users(), definition=definition,
         etag=f'"{app_key}-{definition["version"]}"', record_actions=pm.RECORD_ACTIONS,
-        app_actions=pm.APP_ACTIONS, action_texts=action_texts, rights=_right_texts(), messages=messages)
+        app_actions=pm.APP_ACTIONS, action_texts=action_texts, rights=_right_texts(), messages=messages,
+        formula=formula)
+
+
+@ui.post("/apps/<app_key>/forms/<form_key>/rules/check")
+@login_required
+def rule_check(app_key, form_key):
+    """A row rule's problems with positions: {"source"} → {"problem", "diagnostics": [{message, line, column, …}]}."""
+    require_page("manage_permissions", app_key)
+    _app, form = find_form(app_key, form_key)
+    data = request.get_json(silent=True)
+    source = data.get("source") if isinstance(data, dict) else None
+    if not isinstance(source, str):
+        return jsonify({"errors": [{"location": "source", "message": "expected the rule as text"}]}), 400
+    return jsonify(rule_report(source, form))
 
 
 @ui.get("/apps/<app_key>/forms/<form_key>/view-as")

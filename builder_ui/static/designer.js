@@ -801,87 +801,25 @@
   }
 
   // -- formula editor -----------------------------------------------------------------
-  var checkSeq = 0;
+  // The editor itself is static/formula-editor.js (shared with the permissions editor); here it
+  // gets what only the designer knows: the draft to check against and the fields in scope.
   function formulaEditor(obj, prop, ctx) {
-    var id = nextId("fx");
-    var wrap = el("div", {className: "fx", "data-formula": prop});
-    var mirror = el("pre", {className: "fx-mirror", "aria-hidden": "true"});
-    var input = el("textarea", {id: id, className: "fx-input mono", rows: "2", spellcheck: "false", autocomplete: "off",
-                                "data-name": prop, "aria-describedby": id + "-diag"});
-    input.value = obj[prop] || "";
-    var diag = el("p", {className: "fx-diag", id: id + "-diag", role: "status", "aria-live": "polite"});
-    wrap.appendChild(el("div", {className: "fx-box"}, mirror, input));
-    wrap.appendChild(diag);
-    function paint(diagnostic) {
-      var src = input.value;
-      mirror.replaceChildren();
-      input.removeAttribute("aria-invalid");
-      if (!diagnostic) { mirror.textContent = src + "\n"; return; }
-      var lines = src.split("\n"), offset = 0;
-      for (var i = 0; i < diagnostic.line - 1 && i < lines.length; i++) offset += lines[i].length + 1;
-      var start = Math.min(src.length, offset + Math.max(0, diagnostic.column - 1));
-      var end = Math.min(src.length, offset + Math.max(diagnostic.column, diagnostic.end_column - 1));
-      var bad = src.slice(start, end) || " ";
-      mirror.append(src.slice(0, start), el("mark", {className: "fx-err", text: bad}), src.slice(end) + "\n");
-      input.setAttribute("aria-invalid", "true");
-    }
-    var check = debounce(function () {
-      var source = input.value, seq = ++checkSeq;
-      if (!source.trim()) { paint(null); diag.textContent = ""; diag.className = "fx-diag"; return; }
-      diag.textContent = M.checking;
-      var body = {source: source, app: cfg.app, form: (ctx && ctx.form) || curForm().key, definition: draft()};
-      if (ctx && ctx.subform) body.subform = ctx.subform;
-      api("POST", "/api/v1/expressions/check", body).then(function (r) { return r.json(); }).then(function (data) {
-        if (!input.isConnected || input.value !== source) return;
-        var list = data.diagnostics || [];
-        if (!data.diagnostics && data.detail) list = [{message: data.detail, line: 1, column: 1, end_column: source.length + 1}];
-        paint(list[0] || null);
-        diag.className = "fx-diag " + (list.length ? "error" : "ok");
-        diag.textContent = list.length ? list.map(function (d) { return d.line + ":" + d.column + " " + d.message; }).join("; ") : M.formula_ok;
-      })["catch"](function () { if (seq === checkSeq) diag.textContent = ""; });
-    }, 300);
-    input.addEventListener("input", function () {
-      setOrDelete(obj, prop, input.value);
-      paint(null);
-      check();
-      changed({keepProps: true});
+    return window.formflowFormula.editor({
+      id: nextId("fx"), name: prop, formula: prop, value: obj[prop] || "",
+      onChange: function (value) { setOrDelete(obj, prop, value); changed({keepProps: true}); },
+      check: function (source) {
+        var body = {source: source, app: cfg.app, form: (ctx && ctx.form) || curForm().key, definition: draft()};
+        if (ctx && ctx.subform) body.subform = ctx.subform;
+        return api("POST", "/api/v1/expressions/check", body).then(function (r) { return r.json(); }).then(function (data) {
+          if (!data.diagnostics && data.detail) return [{message: data.detail, line: 1, column: 1, end_column: source.length + 1}];
+          return data.diagnostics || [];
+        });
+      },
+      chips: function () { return chipFields(ctx); },
+      functions: cfg.functions,
+      messages: {fields: M.fields, functions: M.functions, filter_functions: M.filter_functions,
+                 ok: M.formula_ok, checking: M.checking}
     });
-    input.addEventListener("scroll", function () { mirror.scrollTop = input.scrollTop; });
-    function insert(text, caretBack) {
-      var s = input.selectionStart, e = input.selectionEnd, v = input.value;
-      input.value = v.slice(0, s) + text + v.slice(e);
-      var pos = s + text.length - (caretBack || 0);
-      input.focus();
-      input.setSelectionRange(pos, pos);
-      input.dispatchEvent(new Event("input"));
-    }
-    // field chips
-    var chips = el("div", {className: "fx-chips", role: "group", "aria-label": M.fields});
-    chipFields(ctx).forEach(function (c) {
-      chips.appendChild(el("button", {type: "button", className: "chip", "data-chip": c.ref, title: c.title,
-                                      onclick: function () { insert(c.ref); }}, c.ref));
-    });
-    wrap.appendChild(chips);
-    // function list with help
-    var help = el("div", {className: "fx-help-text", "aria-live": "polite"});
-    var filter = el("input", {type: "search", placeholder: M.filter_functions, "aria-label": M.filter_functions});
-    var list = el("ul", {className: "fx-funcs"});
-    function showHelp(fn) {
-      help.replaceChildren(el("code", {text: fn.signature}), el("p", {text: fn.doc}), el("code", {className: "muted", text: fn.example}));
-    }
-    cfg.functions.forEach(function (fn) {
-      list.appendChild(el("li", {"data-fn": fn.name}, el("button", {type: "button", className: "link small", "data-function": fn.name,
-        onmouseenter: function () { showHelp(fn); }, onfocus: function () { showHelp(fn); },
-        onclick: function () { showHelp(fn); insert(fn.name + "()", 1); }}, fn.name)));
-    });
-    filter.addEventListener("input", function () {
-      var q = filter.value.trim().toUpperCase();
-      Array.prototype.forEach.call(list.children, function (li) { li.hidden = q && li.dataset.fn.indexOf(q) < 0; });
-    });
-    wrap.appendChild(el("details", {className: "fx-fns"}, el("summary", {text: M.functions}), filter, list, help));
-    paint(null);
-    if (input.value.trim()) check();
-    return wrap;
   }
   function chipFields(ctx) {
     var other = ctx && ctx.form && state.def.forms.filter(function (x) { return x.key === ctx.form; })[0];

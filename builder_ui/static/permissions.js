@@ -1,13 +1,14 @@
 // Permissions editor: reads each set's inputs into the app definition's `permissions`
 // section (keeping properties the page does not edit, such as labels), declares roles the
 // sets name in the app's `roles`, and saves with PUT + If-Match. A 412 means someone else
-// saved meanwhile: nothing is overwritten and the page says so. Row rules are checked
-// with the server as they are typed. Text is set with textContent only.
+// saved meanwhile: nothing is overwritten and the page says so. Row rules are edited with the
+// shared formula editor and checked with the server as they are typed. Text is set with textContent only.
 (function () {
   "use strict";
   var editor = document.getElementById("perm-editor");
   if (!editor) return;
   var T = JSON.parse(document.getElementById("ff-perm-messages").textContent);
+  var F = JSON.parse(document.getElementById("ff-perm-formula").textContent);
   var definition = JSON.parse(document.getElementById("ff-definition").textContent);
   var originals = (definition.permissions || []).filter(function (s) { return s && typeof s === "object"; });
   var D = editor.dataset;
@@ -28,29 +29,37 @@
     fs.querySelectorAll(".app-action").forEach(function (el) { el.hidden = !!formKey; });
   }
 
-  var timers = {};
-  function checkRule(fs) {
-    var input = q(fs, "rows"), out = fs.querySelector(".rule-msg"), formKey = q(fs, "form").value;
-    clearTimeout(timers[input.id]);
-    if (!input.value.trim() || !formKey) { out.textContent = ""; out.className = "rule-msg"; return; }
-    out.textContent = T.checking;
-    timers[input.id] = setTimeout(function () {
-      fetch(D.checkUrl + encodeURIComponent(formKey) + "/rules/check", {
-        method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": D.csrf},
-        body: JSON.stringify({source: input.value})
-      }).then(function (r) { return r.json(); }).then(function (data) {
-        out.textContent = data.problem ? data.problem : T.rule_ok;
-        out.className = "rule-msg " + (data.problem ? "rule-problem" : "rule-ok");
-        input.setAttribute("aria-invalid", data.problem ? "true" : "false");
-      });
-    }, 350);
+  // The row rule gets the designer's formula editor (formula-editor.js), adopting the page's
+  // textarea so its id, label and data-p="rows" (read by collect) stay as they were.
+  function ruleEditor(fs) {
+    var input = q(fs, "rows");
+    return window.formflowFormula.editor({
+      input: input,
+      delay: 350,
+      check: function (source) {
+        var formKey = q(fs, "form").value;
+        if (!formKey) return Promise.resolve([]);  // app-level sets have no rows to filter
+        return fetch(D.checkUrl + encodeURIComponent(formKey) + "/rules/check", {
+          method: "POST", credentials: "same-origin",
+          headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": D.csrf},
+          body: JSON.stringify({source: source})
+        }).then(function (r) {
+          if (!r.ok) throw new Error(String(r.status));
+          return r.json();
+        }).then(function (data) { return data.diagnostics || []; });
+      },
+      // the fields of the form chosen now, then what every rule may use
+      chips: function () { return (F.fields[q(fs, "form").value] || []).concat(F.variables); },
+      functions: F.functions,
+      messages: {fields: T.fields, functions: T.functions, filter_functions: T.filter_functions,
+                 ok: T.rule_ok, checking: T.checking}
+    });
   }
 
   function wire(fs) {
     syncForm(fs);
-    q(fs, "form").addEventListener("change", function () { syncForm(fs); checkRule(fs); });
-    q(fs, "rows").addEventListener("input", function () { checkRule(fs); });
+    var rule = ruleEditor(fs);
+    q(fs, "form").addEventListener("change", function () { syncForm(fs); rule.ffFormula.refresh(); });
     q(fs, "key").addEventListener("input", function () { fs.querySelector(".pset-name").textContent = q(fs, "key").value; });
     fs.querySelector(".remove-set").addEventListener("click", function () { fs.remove(); });
   }

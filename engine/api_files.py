@@ -10,6 +10,12 @@
                 the file id. Anything else is the same 404 (no bytes, nothing revealed).
                 Content-Disposition: attachment (inline only for verified images),
                 X-Content-Type-Options: nosniff, Content-Security-Policy: sandbox.
+  GET  /apps/<app>/forms/<form>/records/<id>/files/<field>/<file_id>/thumbnail?size=64|160|320
+                a JPEG/PNG thumbnail of a verified image (at most size×size, default 160),
+                under exactly the download's checks; 422 for other files or images that
+                cannot (or must not) be decoded. Cached by content and size; ETag and
+                `Cache-Control: private, no-cache` (the browser revalidates: a 304 after the
+                same checks, so a revoked right takes effect at once).
 
 Runs the REST API's request pipeline (sign-in or Bearer key, CSRF for cookie writes).
 """
@@ -88,21 +94,8 @@ def upload_file():
 def download_file(app_key, form_key, record_id, field, file_id):
     """A file of a record's attachment/image field (read access to the record and the field)."""
     ff = instance()
-    who = require(access.READ, app_key, form_key)
-    ff.form(app_key, form_key)  # 404 for unknown ones
-    fa = access.form_access(who, app_key, form_key)
-    record = ff.records.get(app_key, form_key, record_id)
-    fa.check_record(record, "read")
+    row = _readable_file(app_key, form_key, record_id, field, file_id)
     gone = NotFound(f"no file {file_id!r} in field {field!r} of record {record_id!r}")
-    f = fa.form.fields_by_key.get(field)
-    if f is None or f.type_name not in files.FILE_FIELD_TYPES or fa.right(field) == "hidden" \
-            or fa.is_masked(field):
-        raise gone
-    if not any(isinstance(x, dict) and x.get("id") == file_id for x in record.get(field) or []):
-        raise gone
-    row = files.get(ff, file_id)
-    if row is None:
-        raise gone
     try:
         handle = files.open_blob(ff, row)
     except FileNotFoundError:
@@ -119,6 +112,58 @@ def download_file(app_key, form_key, record_id, field, file_id):
     if not inline and any(s in ctype for s in ("html", "xml", "svg", "javascript", "ecmascript")):
         ctype = "application/octet-stream"  # never let a browser render active content
     return Response(_chunks(handle), headers=headers, mimetype=ctype)
+
+
+def _readable_file(app_key, form_key, record_id, field, file_id) -> dict:
+    """The ff_files row of a file the caller may read through this record and field.
+
+    401/403 without read on the form; one same 404 for a record outside the caller's
+    rows, a hidden, masked or non-file field, and a file the field does not list.
+    """
+    ff = instance()
+    who = require(access.READ, app_key, form_key)
+    ff.form(app_key, form_key)  # 404 for unknown ones
+    fa = access.form_access(who, app_key, form_key)
+    record = ff.records.get(app_key, form_key, record_id)
+    fa.check_record(record, "read")
+    gone = NotFound(f"no file {file_id!r} in field {field!r} of record {record_id!r}")
+    f = fa.form.fields_by_key.get(field)
+    if f is None or f.type_name not in files.FILE_FIELD_TYPES or fa.right(field) == "hidden" \
+            or fa.is_masked(field):
+        raise gone
+    if not any(isinstance(x, dict) and x.get("id") == file_id for x in record.get(field) or []):
+        raise gone
+    row = files.get(ff, file_id)
+    if row is None:
+        raise gone
+    return row
+
+
+@files_api.get("/apps/<app_key>/forms/<form_key>/records/<rid:record_id>/files/<field>/<file_id>/thumbnail")
+@endpoint("size")
+def file_thumbnail(app_key, form_key, record_id, field, file_id):
+    """A small JPEG/PNG of an image file of a record (the download's access checks)."""
+    row = _readable_file(app_key, form_key, record_id, field, file_id)
+    raw = request.args.get("size", str(files.DEFAULT_THUMBNAIL_SIZE))
+    if not (raw.isascii() and raw.isdigit()) or int(raw) not in files.THUMBNAIL_SIZES:
+        allowed = ", ".join(map(str, files.THUMBNAIL_SIZES))
+        raise BadRequest(f"size: {raw!r} is not a thumbnail size (one of {allowed})",
+                         [{"location": "size", "message": f"one of {allowed}", "code": "enum"}])
+    size = int(raw)
+    files.check_thumbnail_source(row)
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
+               # revalidated on every use: the 304 passes the checks above again
+               "Cache-Control": "private, no-cache"}
+    # the content of a file id never changes: its hash and the size name the thumbnail
+    etag = f"{row['sha256']}-{size}"
+    if request.if_none_match.contains(etag):
+        response = Response(status=304, headers=headers)
+        response.set_etag(etag)
+        return response
+    data, ctype = files.thumbnail(instance(), row, size)
+    response = Response(data, headers=headers, mimetype=ctype)
+    response.set_etag(etag)
+    return response
 
 
 def _chunks(handle):
@@ -147,9 +192,26 @@ def _document_paths() -> None:
                               oa._path_param("form_key", {"type": "string"}), oa._path_param("record_id"),
                               oa._path_param("field", {"type": "string"}),
                               oa._path_param("file_id", {"type": "string"})], tag="files")
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    thumb = oa._op("A thumbnail (at most size×size pixels) of an image file of a record's attachment/image field",
+                   {"200": {"description": "The thumbnail (JPEG for JPEG images, PNG otherwise)",
+                            "headers": oa.ETAG_HEADER,
+                            "content": {"image/jpeg": binary, "image/png": binary}},
+                    "304": {"description": "Not modified"}},
+                   params=[oa._path_param("app_key", {"type": "string"}),
+                           oa._path_param("form_key", {"type": "string"}), oa._path_param("record_id"),
+                           oa._path_param("field", {"type": "string"}),
+                           oa._path_param("file_id", {"type": "string"}),
+                           {"name": "size", "in": "query", "description": "Longest edge in pixels (default "
+                            f"{files.DEFAULT_THUMBNAIL_SIZE})",
+                            "schema": {"type": "integer", "enum": list(files.THUMBNAIL_SIZES)}},
+                           oa.H["If-None-Match"]],
+                   errors=(400, 401, 403, 404, 422), tag="files")
     oa.register_paths({"/files": {"post": upload},
                        "/apps/{app_key}/forms/{form_key}/records/{record_id}/files/{field}/{file_id}":
-                           {"get": download}})
+                           {"get": download},
+                       "/apps/{app_key}/forms/{form_key}/records/{record_id}/files/{field}/{file_id}/thumbnail":
+                           {"get": thumb}})
 
 
 _document_paths()

@@ -418,6 +418,7 @@ def test_a_key_never_exceeds_its_user(web):
 # -- files of records (engine/api_files.py; the full cases are in tests/test_files.py) --------
 
 MATRIX["/apps/{app_key}/forms/{form_key}/records/{record_id}/files/{field}/{file_id}"] = "files"
+MATRIX["/apps/{app_key}/forms/{form_key}/records/{record_id}/files/{field}/{file_id}/thumbnail"] = "files"
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))
@@ -432,6 +433,7 @@ def test_bola_on_record_files(web, role):
                                      ("customer", CUSTOMERS, web.c1, C1_SECRETS)):
         fa = permissions.form_access(web.ff, web.u[name], "shop", form)
         for field in ("title", "name", "nope"):
-            r = web.client.get(f"{base}/{rid}/files/{field}/{fid}", headers=web.hdr(name))
-            expected = (404,) if fa.can("read") else (403,)
-            assert_denied(r, (*secrets, "o2 invoice"), expected)
+            for suffix in ("", "/thumbnail"):  # a thumbnail is a download too
+                r = web.client.get(f"{base}/{rid}/files/{field}/{fid}{suffix}", headers=web.hdr(name))
+                expected = (404,) if fa.can("read") else (403,)
+                assert_denied(r, (*secrets, "o2 invoice"), expected)

@@ -28,18 +28,22 @@ class ActionError(FormflowError):
     """An action that cannot run (bad target, expression error)."""
 
 
-def to_json(value):
+def to_json(value, _in_object: bool = False):
     """An expression value as JSON data the record lifecycle accepts."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, Decimal):
+        # Inside an object (a file's size, a subform row's count) a whole number must stay a JSON
+        # integer: the attachment type refuses "15". Elsewhere text keeps decimals exact.
+        if _in_object and value == value.to_integral_value() and abs(value) < 2 ** 53:
+            return int(value)
         return str(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items() if not str(k).startswith("_")}
+        return {k: to_json(v, True) for k, v in value.items() if not str(k).startswith("_")}
     if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
+        return [to_json(v, _in_object) for v in value]
     return value
 
 

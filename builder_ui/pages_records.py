@@ -9,7 +9,7 @@ from flask import Response, abort, jsonify, redirect, render_template, request, 
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from engine import access, tables
+from engine import access, queries, tables
 from engine.errors import FormflowError, NotFound
 from engine.queries import QueryError
 from engine.records import RecordContext
@@ -35,14 +35,23 @@ def _ctx(who) -> RecordContext:
     return RecordContext(actor=who.id, user={"id": who.id, "username": who.user.get("username")})
 
 
+#: field types the filter builder offers although SQL reads them as lists (engine.queries)
+_LIST_FILTER_TYPES = ("multiselect", "user", "department", "link")
+
+
 def _field_meta(form) -> list[dict]:
     """What the filter builder and data entry script need to know of each field (no values)."""
     out = []
     for f in form.fields:
-        out.append({"key": f.key, "label": label_of(f), "type": f.type_name,
-                    "kind": str(getattr(f.type, "expr_type", "text")), "filterable": f.type.sql_type is not None,
-                    "options": [{"value": v, "label": label_of({"label": lab, "key": v})}
-                                for v, lab in options_of(f.definition)]})
+        meta = {"key": f.key, "label": label_of(f), "type": f.type_name,
+                "kind": str(getattr(f.type, "expr_type", "text")),
+                "filterable": f.type.sql_type is not None or f.type_name in _LIST_FILTER_TYPES,
+                "multiple": f.type_name == "multiselect" or f.definition.get("multiple") is True,
+                "options": [{"value": v, "label": label_of({"label": lab, "key": v})}
+                            for v, lab in options_of(f.definition)]}
+        if f.type_name == "user":
+            meta["me"] = _("is me")  # the filter builder's "records assigned to me" operator
+        out.append(meta)
     return out
 
 
@@ -122,7 +131,7 @@ def group_counts_json(app_key, form_key):
         if field is None or fa.right(group) == "hidden" or fa.is_masked(group):
             raise QueryError(f"group: {group!r} is not a field you can group by")
         fa.check_query(None, group)  # grouping reveals values like sorting does
-        with ff.db.read() as conn:
+        with ff.db.read() as conn, queries.caller(fa.subject.expr_user()):  # `$user` in the filter
             groups = group_counts(conn, ff, form, group, filter_ or None, trash=trash,
                                   extra_where=fa.where("restore" if trash else "read"))
     except QueryError as err:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import permissions, queries
+
 # actions
 READ = "read"          # read records (with a form) or see an app (without)
 WRITE = "write"        # create, change, delete or restore records (any of them)
@@ -97,17 +99,33 @@ def _key_allows(principal: Principal, action: str, app: str | None) -> bool:
     return True
 
 
+class CallerFormAccess(permissions.FormAccess):
+    """A FormAccess of a request's caller: its lists and counts give filters `$user` = the caller."""
+
+    def list_records(self, conn, **kwargs):
+        """permissions.FormAccess.list_records, the filter reading `$user` as the caller."""
+        with queries.caller(self.subject.expr_user()):
+            return super().list_records(conn, **kwargs)
+
+    def count_records(self, conn, **kwargs):
+        """permissions.FormAccess.count_records, the filter reading `$user` as the caller."""
+        with queries.caller(self.subject.expr_user()):
+            return super().count_records(conn, **kwargs)
+
+
 def form_access(principal: Principal, app: str, form: str, ff=None):
     """The permission service's FormAccess of the caller on app.form, narrowed by its API key.
 
-    NotFound for an unknown app or form. Cached per principal (one request).
+    NotFound for an unknown app or form. Cached per principal (one request). Its record
+    lists and counts give filters the caller as `$user` (`who = $user.id`).
     """
-    from . import permissions
     cache = _cache(principal)
     key = ("form", app, form)
     if key not in cache:
         ff = ff or _ff()
-        fa = permissions.form_access(ff, _subject(principal, ff), app, form)
+        subject = _subject(principal, ff)
+        app_def, form_def = ff.form(app, form)
+        fa = CallerFormAccess(ff, subject, app_def, form_def)
         if principal.via == "key":
             if principal.key_apps is not None and app not in principal.key_apps:
                 fa.actions = frozenset()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import contextvars
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -68,8 +70,32 @@ def parse_sort(form, ft, sort: str | list | None) -> list[SortKey]:
     return keys
 
 
-def filter_clause(form, ft, source: str | None, dialect: str):
-    """The SQL WHERE of a filter expression, or None; QueryError when it cannot run in SQL."""
+#: field types whose multiple values are stored as a JSON array of text ids / options
+_LIST_FIELD_TYPES = ("multiselect", "user", "department", "link")
+
+
+def _uses_user(source: str) -> bool:
+    """Whether an expression reads `$user` (False when it does not parse: to_sql says why)."""
+    from .expr import ExprError
+    from .expr.parser import parse
+    try:
+        stack = [parse(source)]
+    except ExprError:
+        return False
+    while stack:
+        node = stack.pop()
+        if node.kind == "builtin" and node.value[0] == "user":
+            return True
+        stack.extend(node.args)
+    return False
+
+
+def filter_clause(form, ft, source: str | None, dialect: str, user: dict | None = None):
+    """The SQL WHERE of a filter expression, or None; QueryError when it cannot run in SQL.
+
+    `user` is the caller's `$user` (permissions.Subject.expr_user(), as row rules get it;
+    default: the one `caller` set); without one a filter reading `$user` is refused.
+    """
     if source is None or not str(source).strip():
         return None
     from . import expr
@@ -79,8 +105,23 @@ def filter_clause(form, ft, source: str | None, dialect: str):
         field = form.fields_by_key[key]
         return ft.value(field.id, field.type.sql_type, folded)
 
+    user = _caller_user(user)
+    if user is None and "$" in str(source) and _uses_user(str(source)):
+        raise QueryError("filter: $user is the signed-in caller, and this query has none; "
+                         "use the user's id instead",
+                         [{"location": "filter", "message": "$user needs a signed-in caller",
+                           "code": "no_caller"}])
+    schema = form.expr_schema()
+    # times and single links are stored as the very text the evaluator compares
+    text_keys = [f.key for f in form.fields if f.type.sql_type == "text" and f.key in schema
+                 and (schema[f.key].type == "time" or (f.type_name == "link" and schema[f.key].type == "record"))]
+    lists = {f.key: (ft.c.data, f.id) for f in form.fields
+             if f.type_name in _LIST_FIELD_TYPES and f.type.sql_type is None and f.key in schema
+             and schema[f.key].type in expr_sql.LIST_TYPES}
     try:
-        return expr_sql.to_sql(source, form.expr_schema(), resolve, dialect)
+        return expr_sql.to_sql(source, schema, resolve, dialect,
+                               constants={"user": user} if user is not None else None,
+                               text_keys=text_keys, lists=lists)
     except expr.NotInSQL as err:
         raise QueryError(f"filter: {err.reason}; use only comparisons, AND/OR/NOT, CONTAINS, ISEMPTY, "
                          "text prefixes, date functions and arithmetic on fields that can be filtered",
@@ -156,12 +197,14 @@ def _sort_count(sort) -> int:
 
 def list_records(conn, ff, form, *, filter: str | None = None, sort=None, limit: int | None = None,
                  cursor: str | None = None, trash: bool = False, extra_where=None,
-                 extra_key: str | None = None) -> Page:
+                 extra_key: str | None = None, user: dict | None = None) -> Page:
     """A page of records of `form` (live ones, or the trash).
 
     `extra_where` (e.g. row-level permission rules) is ANDed to the filter; give a
     stable `extra_key` describing it to let the compiled statement be cached.
+    `user` is the caller's `$user` for the filter (default: the one `caller` set, if any).
     """
+    user = _caller_user(user)
     from .records import to_record
     limit = defaults.PAGE_SIZE if limit is None else limit
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or limit > defaults.MAX_PAGE_SIZE:
@@ -170,11 +213,13 @@ def list_records(conn, ff, form, *, filter: str | None = None, sort=None, limit:
     if cursor:
         values = decode_cursor(cursor, _sort_count(sort))
     nulls = tuple(v is None for v in values[:-1])
+    # $user values are folded into the statement's parameters, so they are part of its key
+    user_key = _user_key(user) if filter and "$" in filter else None
     cache_key = (form.id, id(form), filter, sort if not isinstance(sort, list) else tuple(sort), limit,
-                 trash, bool(cursor), nulls, extra_key, ff.db.dialect)
+                 trash, bool(cursor), nulls, extra_key, ff.db.dialect, user_key)
     entry = _PAGE_SQL.get(cache_key) if (extra_where is None or extra_key is not None) else None
     if entry is None:
-        entry = _compile_page(conn, ff, form, filter, sort, limit, trash, bool(cursor), nulls, extra_where)
+        entry = _compile_page(conn, ff, form, filter, sort, limit, trash, bool(cursor), nulls, extra_where, user)
         if extra_where is None or extra_key is not None:
             if len(_PAGE_SQL) >= _PAGE_SQL_MAX:
                 _PAGE_SQL.clear()
@@ -199,11 +244,11 @@ def list_records(conn, ff, form, *, filter: str | None = None, sort=None, limit:
     return Page(records, next_cursor)
 
 
-def _compile_page(conn, ff, form, filter, sort, limit, trash, has_cursor, nulls, extra_where):
+def _compile_page(conn, ff, form, filter, sort, limit, trash, has_cursor, nulls, extra_where, user):
     ft = ff.form_table(form)
     keys = parse_sort(form, ft, sort)
     where = [ft.c.deleted_at.is_not(None) if trash else ft.c.deleted_at.is_(None)]
-    clause = filter_clause(form, ft, filter, ff.db.dialect)
+    clause = filter_clause(form, ft, filter, ff.db.dialect, user)
     if clause is not None:
         where.append(clause)
     if extra_where is not None:
@@ -229,16 +274,41 @@ def _compile_page(conn, ff, form, filter, sort, limit, trash, has_cursor, nulls,
     return str(compiled), order_names, base, keys
 
 
-def count_records(conn, ff, form, *, filter: str | None = None, trash: bool = False, extra_where=None) -> int:
-    """How many records match a filter."""
+def count_records(conn, ff, form, *, filter: str | None = None, trash: bool = False, extra_where=None,
+                  user: dict | None = None) -> int:
+    """How many records match a filter (`user`: as in list_records)."""
     ft = ff.form_table(form)
     where = [ft.c.deleted_at.is_not(None) if trash else ft.c.deleted_at.is_(None)]
-    clause = filter_clause(form, ft, filter, ff.db.dialect)
+    clause = filter_clause(form, ft, filter, ff.db.dialect, _caller_user(user))
     if clause is not None:
         where.append(clause)
     if extra_where is not None:
         where.append(extra_where)
     return conn.execute(sa.select(sa.func.count()).select_from(ft.table).where(*where)).scalar()
+
+
+# The caller's $user for filters run inside `with caller(...)`: the permission service's
+# FormAccess.list_records / count_records call list_records without it, and engine.access
+# wraps them so a request's filters know who is asking. Outside such a block there is none.
+_CALLER: contextvars.ContextVar[dict | None] = contextvars.ContextVar("formflow_filter_caller", default=None)
+
+
+@contextlib.contextmanager
+def caller(user: dict | None):
+    """Within the block, filters without an explicit `user` read `$user` as this one."""
+    token = _CALLER.set(user)
+    try:
+        yield
+    finally:
+        _CALLER.reset(token)
+
+
+def _caller_user(user):
+    return user if user is not None else _CALLER.get()
+
+
+def _user_key(user) -> str | None:
+    return None if user is None else orjson.dumps(user, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
 
 def _plain(value):

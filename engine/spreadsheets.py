@@ -246,6 +246,12 @@ def _sheet_title(form, lang: str) -> str:
     return (title or form.key)[:31]
 
 
+def _filter_user(caller) -> dict | None:
+    """The `$user` an export's filter reads: the caller's (permissions.FormAccess), else none."""
+    subject = getattr(caller, "subject", None)
+    return subject.expr_user() if subject is not None else None
+
+
 def iter_export_rows(ff, form, columns, fmt: str, *, filter=None, sort=None, caller=None,
                      page_size: int = EXPORT_PAGE_SIZE) -> Iterator[list]:
     """Rows of cells, one page of `list_records` at a time (each page in its own read).
@@ -254,13 +260,15 @@ def iter_export_rows(ff, form, columns, fmt: str, *, filter=None, sort=None, cal
     """
     from .queries import list_records
     cursor = None
+    user = _filter_user(caller)
     where = getattr(caller, "where", None)
     extra_where = where("export") if where is not None else None
     extra_key = caller.where_key("export") if where is not None else None
     while True:
         with ff.db.read() as conn:
             page = list_records(conn, ff, form, filter=filter or None, sort=sort or None,
-                                limit=page_size, cursor=cursor, extra_where=extra_where, extra_key=extra_key)
+                                limit=page_size, cursor=cursor, extra_where=extra_where, extra_key=extra_key,
+                                user=user)
         for record in page.records:
             yield [export_cell(field, record.get(key), fmt, caller) for key, field, _h in columns]
         cursor = page.next_cursor
@@ -285,7 +293,7 @@ def export_records(ff, app_key: str, form_key: str, out: IO[bytes], *, format: s
     columns = _columns(form, fields, lang, header)
     ft = ff.form_table(form)
     parse_sort(form, ft, sort or None)                       # fail early, before any byte is written
-    filter_clause(form, ft, filter or None, ff.db.dialect)
+    filter_clause(form, ft, filter or None, ff.db.dialect, user=_filter_user(caller))
     rows = iter_export_rows(ff, form, columns, fmt, filter=filter, sort=sort, caller=caller,
                             page_size=page_size)
     headers = [h for _k, _f, h in columns]

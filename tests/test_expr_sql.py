@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from decimal import Decimal as D
 
@@ -21,9 +21,17 @@ NOW = datetime(2024, 3, 15, 10, 30)
 SCHEMA = {
     "n1": FieldSig("number"), "n2": FieldSig("number"), "t1": FieldSig("text"),
     "t2": FieldSig("text"), "b": FieldSig("boolean"), "d": FieldSig("date"),
-    "dt": FieldSig("datetime"), "tags": FieldSig("list"),
+    "dt": FieldSig("datetime"), "tags": FieldSig("list"), "tm": FieldSig("time"),
+    "lnk": FieldSig("record"),
 }
 SQL_TYPES = {k: v.type for k, v in SCHEMA.items()}
+SQL_TYPES.update(tm="text", lnk="text", tags=None)
+#: fields stored as the text the evaluator sees (times, single links), and as JSON arrays
+TEXT_KEYS = ("tm", "lnk")
+
+
+def list_fields(table):
+    return {"tags": (table.c.data, "tags")}
 
 
 def make_table(dialect):
@@ -38,10 +46,11 @@ def resolver(table, dialect):
     return lambda key, folded: stored_value(table, key, SQL_TYPES[key], dialect, folded)
 
 
-def compiled_sql(source, dialect="sqlite"):
+def compiled_sql(source, dialect="sqlite", lists=False):
     md, table = make_table(dialect)
     d = sqlite.dialect() if dialect == "sqlite" else postgresql.dialect()
-    cond = to_sql(source, SCHEMA, resolver(table, dialect), dialect, now=NOW)
+    cond = to_sql(source, SCHEMA, resolver(table, dialect), dialect, now=NOW, text_keys=TEXT_KEYS,
+                  lists=list_fields(table) if lists else None)
     return cond.compile(dialect=d)
 
 
@@ -66,7 +75,7 @@ def test_division_is_not_in_sql():
     assert "division" in e.value.reason
 
 
-def test_list_fields_and_paths_are_not_in_sql():
+def test_list_fields_not_named_in_lists_and_paths_are_not_in_sql():
     with pytest.raises(NotInSQL) as e:
         compiled_sql('CONTAINS(tags, "x")')
     assert e.value.reason
@@ -74,6 +83,25 @@ def test_list_fields_and_paths_are_not_in_sql():
         compiled_sql("LEN(t1) > 2")
     with pytest.raises(NotInSQL):
         compiled_sql('MID(t1, 2, 1) = "a"')
+
+
+def test_list_items_are_bound_parameters_never_inlined():
+    evil = "a') OR 1=1 --"
+    for dialect in ("sqlite", "postgresql"):
+        c = compiled_sql(f'CONTAINS(tags, "{evil}")', dialect, lists=True)
+        assert "OR 1=1" not in str(c)
+
+
+def test_list_fields_are_neither_ordered_nor_compared_with_fields():
+    for source in ('tags > "a"', "tags = t1", "tags = tags", "tags + 1 > 0", "CONTAINS(tags, t1)",
+                   "CONTAINS(tags, 1)"):
+        with pytest.raises(NotInSQL):
+            compiled_sql(source, lists=True)
+
+
+def test_a_date_field_compared_with_a_datetime_after_midnight_is_that_day_or_later():
+    c = compiled_sql("d < DATE(2024, 3, 15, 10, 30, 0)")
+    assert "2024-03-15" in c.params.values()
 
 
 def test_ordering_different_types_is_not_in_sql():
@@ -121,7 +149,9 @@ def to_json_value(v):
 
 def store(rec):
     data = {k: to_json_value(v) for k, v in rec.items() if v is not None}
-    folded = {k: v.casefold() for k, v in rec.items() if isinstance(v, str)}
+    if isinstance(rec.get("tm"), time):
+        data["tm"] = rec["tm"].isoformat(timespec="seconds")
+    folded = {k: v.casefold() for k, v in data.items() if isinstance(v, str)}
     return data, folded
 
 
@@ -133,9 +163,13 @@ texts = st.one_of(st.none(), st.sampled_from(WORDS))
 dates = st.one_of(st.none(), st.dates(date(2023, 12, 25), date(2024, 4, 5)))
 datetimes = st.one_of(st.none(), st.datetimes(datetime(2024, 3, 14), datetime(2024, 3, 16)).map(
     lambda d: d.replace(microsecond=0)))
+times = st.one_of(st.none(), st.sampled_from([time(0, 0), time(9, 5), time(10, 0), time(10, 0, 30),
+                                                time(23, 59, 59)]))
+tag_lists = st.one_of(st.none(), st.lists(st.sampled_from(WORDS[1:]), max_size=3, unique=True))
 records = st.fixed_dictionaries({
     "n1": numbers, "n2": numbers, "t1": texts, "t2": texts,
-    "b": st.one_of(st.none(), st.booleans()), "d": dates, "dt": datetimes})
+    "b": st.one_of(st.none(), st.booleans()), "d": dates, "dt": datetimes,
+    "tm": times, "lnk": texts, "tags": tag_lists})
 
 num_lit = st.sampled_from(["0", "1", "-1", "2.5", "0.1", "10", "-3.25", "100"])
 text_lit = st.sampled_from([f'"{w}"' for w in WORDS])
@@ -160,6 +194,14 @@ def conditions():
                   st.one_of(text_lit, st.sampled_from(["t1", "t2"]))).map(lambda t: " ".join(t)),
         st.tuples(st.just("d"), cmp_op, date_lit).map(lambda t: " ".join(t)),
         st.tuples(st.just("dt"), cmp_op, dt_lit).map(lambda t: " ".join(t)),
+        st.tuples(st.just("dt"), cmp_op, date_lit).map(lambda t: " ".join(t)),
+        st.tuples(st.just("d"), cmp_op, dt_lit).map(lambda t: " ".join(t)),
+        st.tuples(st.just("tm"), cmp_op, st.sampled_from(['"10:00"', '"10:00:00"', '"09:05:00"', '""',
+                                                          '"23"', "tm"])).map(lambda t: " ".join(t)),
+        st.tuples(st.just("lnk"), st.sampled_from(["=", "<>"]), text_lit).map(lambda t: " ".join(t)),
+        st.tuples(st.sampled_from(["tags", "lnk"]), text_lit).map(lambda t: f"CONTAINS({t[0]}, {t[1]})"),
+        st.sampled_from(["ISEMPTY(tags)", "ISEMPTY(lnk)", "ISEMPTY(tm)", 'tags = ""', 'tags <> ""',
+                         "tags = 0", 'tags <> "a"', 'CONTAINS(["a", "b"], tags)']),
         st.tuples(st.just("b"), st.sampled_from(["=", "<>", "<", ">"]),
                   st.sampled_from(["TRUE", "FALSE", "b"])).map(lambda t: " ".join(t)),
         st.sampled_from(["b", "n1", "ISEMPTY(t1)", "ISEMPTY(n1)", "ISEMPTY(d)", "ISEMPTY(b)",
@@ -216,9 +258,11 @@ def insert(conn, table, dialect, rows):
 
 
 EDGE_ROWS = list(enumerate([
-    {"t1": "Straße", "n1": D("0.1"), "n2": D("0.2")}, {"t1": "STRASSE", "n1": D("0.3")},
-    {"t1": "strass", "n1": None}, {"t1": "", "n1": D(0)}, {"t1": None, "n1": D("-0.3")},
-    {"t1": "ﬁx", "n1": D("1E+2")}, {"t1": "ΐab", "n1": D("99999.99")},
+    {"t1": "Straße", "n1": D("0.1"), "n2": D("0.2"), "tags": ["Straße"]},
+    {"t1": "STRASSE", "n1": D("0.3"), "tags": ["STRASSE", "b"]},
+    {"t1": "strass", "n1": None, "tags": []}, {"t1": "", "n1": D(0)},
+    {"t1": None, "n1": D("-0.3"), "tags": [""]}, {"t1": "ﬁx", "n1": D("1E+2"), "tags": ["ﬁx"]},
+    {"t1": "ΐab", "n1": D("99999.99"), "tags": ["ΐab", "a"]},
 ], 1))
 EDGE_FILTERS = [
     ('LEFT(t1, 5) = "STRASS"', {1}), ('LEFT(t1, 5) = "STRAS"', {2, 3}),
@@ -229,6 +273,9 @@ EDGE_FILTERS = [
     ('ISEMPTY(t1)', {4, 5}), ('CONTAINS(t1, "SS")', {1, 2, 3}), ('n1 + n2 = 0.3', {1, 2}),
     ('n1 = 0', {3, 4}), ('n1 * 3 > 299.99', {6, 7}), ('-n1 = 0.3', {5}),
     ('n1 < 0', {5}), ('n1 = ""', {3}), ('CONTAINS([0.3, 0], n1)', {2, 3, 4}),
+    ('CONTAINS(tags, "strasse")', {1, 2}), ('CONTAINS(tags, "FIX")', {6}), ('CONTAINS(tags, "fi")', set()),
+    ('CONTAINS(tags, "ΐAB")', {7}), ('ISEMPTY(tags)', {3, 4}), ('CONTAINS(tags, "")', {4, 5}),
+    ('tags = ""', {4}), ('NOT(CONTAINS(tags, "A"))', {1, 2, 3, 4, 5, 6}),
 ]
 
 
@@ -241,7 +288,8 @@ def test_casefold_and_decimal_edge_cases_agree(dialect, request):
         insert(conn, table, dialect, EDGE_ROWS)
         for source, expected in EDGE_FILTERS:
             assert python_ids(source, EDGE_ROWS) == expected, source
-            cond = to_sql(source, SCHEMA, resolve, dialect, now=NOW)
+            cond = to_sql(source, SCHEMA, resolve, dialect, now=NOW, text_keys=TEXT_KEYS,
+                          lists=list_fields(table))
             got = {r[0] for r in conn.execute(sa.select(table.c.id).where(cond))}
             assert got == expected, source
     engine.dispose()
@@ -261,7 +309,8 @@ def check_agreement(url, dialect, data):
         with engine.begin() as conn:
             insert(conn, table, dialect, rows)
             for source in filters:
-                cond = to_sql(source, SCHEMA, resolve, dialect, now=NOW)
+                cond = to_sql(source, SCHEMA, resolve, dialect, now=NOW, text_keys=TEXT_KEYS,
+                              lists=list_fields(table))
                 got = {r[0] for r in conn.execute(sa.select(table.c.id).where(cond))}
                 want = python_ids(source, rows)
                 assert got == want, (source, rows)

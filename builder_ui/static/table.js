@@ -42,24 +42,40 @@
     number: ["=", "<>", ">", ">=", "<", "<=", "empty", "notempty"],
     date: ["=", ">", ">=", "<", "<=", "empty", "notempty"],
     datetime: [">", ">=", "<", "<=", "empty", "notempty"],
+    time: ["=", ">", ">=", "<", "<=", "empty", "notempty"],
     boolean: ["true", "false"],
-    option: ["=", "<>", "empty", "notempty"]
+    option: ["=", "<>", "empty", "notempty"],
+    multi: ["contains", "empty", "notempty"],   // multiselect: holds an option
+    user: ["me", "empty", "notempty"],          // single or multiple users
+    ref: ["empty", "notempty"]                  // departments and links
   };
   var OP_TEXT = {"=": "=", "<>": "≠", ">": ">", ">=": "≥", "<": "<", "<=": "≤", contains: "⊃ …", starts: "… *",
                  empty: "∅", notempty: "≠ ∅", "true": "✓", "false": "✗"};
+  var NO_VALUE = ["empty", "notempty", "true", "false", "me"];
   function kindOf(f) {
+    if (f.type === "multiselect") return "multi";
+    if (f.type === "user") return "user";
+    if (f.type === "department" || f.type === "link") return "ref";
     if (f.options && f.options.length) return "option";
     if (OPS[f.kind]) return f.kind;
     return "text";
   }
+  function opText(f, op) { return op === "me" ? (f.me || op) : OP_TEXT[op]; }
   function quote(s) { return '"' + String(s).replace(/"/g, '""') + '"'; }
   function literal(f, v) {
-    var k = kindOf(f);
+    var k = kindOf(f), m;
     if (k === "number") return /^-?\d+(\.\d+)?$/.test(v.trim()) ? v.trim() : quote(v);
+    if (k === "datetime") {
+      // a datetime-local value; the engine compares a datetime field with DATE(y, m, d, h, mi, s)
+      m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?/.exec(v);
+      if (m) return "DATE(" + [1, 2, 3, 4, 5, 6].map(function (i) { return Number(m[i] || 0); }).join(", ") + ")";
+    }
     if (k === "date" || k === "datetime") {
-      var m = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+      m = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
       return m ? "DATE(" + Number(m[1]) + ", " + Number(m[2]) + ", " + Number(m[3]) + ")" : quote(v);
     }
+    // times are stored "HH:MM:SS"; a time input may leave the seconds out
+    if (k === "time" && /^\d{2}:\d{2}$/.test(v)) return quote(v + ":00");
     return quote(v);
   }
   function condExpr(c) {
@@ -70,6 +86,7 @@
       case "notempty": return "NOT(ISEMPTY(" + f.key + "))";
       case "true": return f.key + " = TRUE";
       case "false": return f.key + " = FALSE";
+      case "me": return f.multiple ? "CONTAINS(" + f.key + ", $user.id)" : f.key + " = $user.id";
       case "contains": return c.value === "" ? "" : "CONTAINS(" + f.key + ", " + quote(c.value) + ")";
       case "starts": return c.value === "" ? "" : "LEFT(" + f.key + ", " + c.value.length + ") = " + quote(c.value);
       default: return c.value === "" ? "" : f.key + " " + c.op + " " + literal(f, c.value);
@@ -112,19 +129,20 @@
     var osel = el("select", {"data-fb": "op"});
     var ops = OPS[kindOf(f)];
     if (ops.indexOf(c.op) < 0) c.op = ops[0];
-    ops.forEach(function (op) { var o = el("option", {value: op}, OP_TEXT[op]); if (op === c.op) o.selected = true; osel.appendChild(o); });
-    var value;
-    if (kindOf(f) === "option") {
+    ops.forEach(function (op) { var o = el("option", {value: op}, opText(f, op)); if (op === c.op) o.selected = true; osel.appendChild(o); });
+    var value, kind = kindOf(f);
+    if ((kind === "option" || kind === "multi") && f.options.length) {
       value = el("select", {"data-fb": "value"});
       f.options.forEach(function (opt) { var o = el("option", {value: opt.value}, opt.label); value.appendChild(o); });
       if (!c.value) c.value = f.options[0].value;
       value.value = c.value;
     } else {
-      var type = kindOf(f) === "date" || kindOf(f) === "datetime" ? "date" : "text";
+      var type = {date: "date", datetime: "datetime-local", time: "time"}[kind] || "text";
       value = el("input", {"data-fb": "value", type: type});
+      if (type === "datetime-local" || type === "time") value.step = "1";
       value.value = c.value || "";
     }
-    value.hidden = ["empty", "notempty", "true", "false"].indexOf(c.op) >= 0;
+    value.hidden = NO_VALUE.indexOf(c.op) >= 0 || kind === "user" || kind === "ref";
     var rm = el("button", {type: "button", "class": "secondary small"}, T.remove);
     fsel.addEventListener("change", function () { c.field = fsel.value; c.value = ""; render(); changed(); });
     osel.addEventListener("change", function () { c.op = osel.value; render(); changed(); });
@@ -312,5 +330,54 @@
       evt.preventDefault();
       open(evt.target);
     }
+  });
+})();
+
+// Files in cells: the server renders attachment/image values as spans (display.FileList) with each
+// file's id, name and size; here they become download links, and images small thumbnails linking to
+// the full image (the record id comes from the row). Names only ever go through textContent and
+// setAttribute, never into HTML.
+(function () {
+  "use strict";
+  var table = document.getElementById("records");
+  if (!table) return;
+  var THUMB = 64, SHOWN = 40;  // the 64px thumbnail drawn at 40 CSS px stays sharp on dense screens
+  table.querySelectorAll("tr[data-id] .ff-files[data-api][data-field]").forEach(function (list) {
+    var row = list.closest("tr");
+    var base = list.dataset.api + encodeURIComponent(row.dataset.id) + "/files/" +
+      encodeURIComponent(list.dataset.field) + "/";
+    var image = list.dataset.kind === "image";
+    var out = document.createElement("span");
+    out.className = "ff-files" + (image ? " images" : "");
+    list.querySelectorAll(".ff-file[data-id]").forEach(function (item, i) {
+      var url = base + encodeURIComponent(item.dataset.id);
+      var name = item.dataset.name || "";
+      var a = document.createElement("a");
+      a.setAttribute("href", url);
+      a.setAttribute("title", name + " (" + (item.dataset.size || "") + ")");
+      if (image) {
+        a.setAttribute("target", "_blank");
+        a.setAttribute("rel", "noopener");
+        var img = document.createElement("img");
+        img.className = "thumb";
+        img.setAttribute("src", url + "/thumbnail?size=" + THUMB);
+        img.setAttribute("alt", name);
+        img.setAttribute("width", String(SHOWN));
+        img.setAttribute("height", String(SHOWN));
+        img.setAttribute("loading", "lazy");
+        a.appendChild(img);
+        out.appendChild(a);
+      } else {
+        if (i) out.appendChild(document.createTextNode(", "));
+        a.setAttribute("download", name);
+        a.textContent = name;
+        var size = document.createElement("span");
+        size.className = "muted";
+        size.textContent = " (" + (item.dataset.size || "") + ")";
+        out.appendChild(a);
+        out.appendChild(size);
+      }
+    });
+    list.replaceWith(out);
   });
 })();

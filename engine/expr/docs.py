@@ -108,9 +108,22 @@ terms, AND/OR/NOT, ISEMPTY(field), CONTAINS(text_field, "text"),
 CONTAINS([constants], field), text prefixes and suffixes (`LEFT(field, n) = "text"`,
 `RIGHT(field, n) <> "text"`), boolean and number fields as conditions, `+ - *`, unary
 minus, `%`, YEAR/MONTH/DAY of date fields, and constant sub-expressions (DATE(…),
-TODAY()). Fields must be number, text, boolean, date or datetime fields. The database
-then selects exactly the records the formula accepts (same blank and case rules; text
-compares through the stored casefolded copy); anything else is evaluated in Python.
+TODAY()). Fields must be number, text, boolean, date, datetime, time or link fields, or
+lists:
+
+* a datetime compares with a date as that day's midnight (`due >= DATE(2026, 3, 2)`);
+* a time is its stored text "HH:MM:SS" (`at >= "10:00"`, `at = "10:00:00"`);
+* a single link is the id of its record (`machine = "01j…"`, `ISEMPTY(machine)`);
+* a list (multiselect, several users, departments or links) works with
+  `CONTAINS(list, "text")` (an item `=` the text, case-insensitively; whole items, not
+  parts), `ISEMPTY(list)` (no item) and `list = ""` (blank); lists are not ordered;
+* `$user` (`who = $user.id`, `CONTAINS(watchers, $user.id)`, `$user.departments`, …) is
+  the signed-in caller of a record list or count (API, table, kanban, calendar), with
+  the members row rules get; a query without a caller refuses it.
+
+The database then selects exactly the records the formula accepts (same blank and case
+rules; text compares through the stored casefolded copy); anything else is evaluated in
+Python.
 
 ## Functions
 """

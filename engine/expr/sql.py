@@ -1,6 +1,7 @@
 """SQL backend: translate the filterable subset of an expression into a SQLAlchemy condition.
 
-    to_sql(source, schema, resolve, dialect, now=None) -> ColumnElement[bool]
+    to_sql(source, schema, resolve, dialect, now=None, constants=None, text_keys=(),
+           lists=None) -> ColumnElement[bool]
 
 `resolve(key, folded)` gives the stored scalar of a top-level field (see
 engine.columns.stored_value). The translated condition selects exactly the records for
@@ -8,13 +9,21 @@ which the Python evaluation is TRUE (rule L), with the same blank, casefold and 
 rules. Every user value is a bound parameter. Anything outside the subset raises
 `NotInSQL(reason)`:
 
-* conditions: comparisons of two terms of the same type, AND / OR / NOT, ISEMPTY(field),
-  CONTAINS(text_field, text), CONTAINS([literals], field), LEFT/RIGHT(text_field, n) =/<>
+* conditions: comparisons of two terms of the same type (a date with a datetime
+  constant too), AND / OR / NOT, ISEMPTY(field), CONTAINS(text_field, text),
+  CONTAINS(list_field, text), CONTAINS([literals], field), LEFT/RIGHT(text_field, n) =/<>
   text (prefix/suffix, exact under casefold), boolean fields, TRUE/FALSE, numbers
   (non-zero is TRUE);
-* terms: fields of type number/text/boolean/date/datetime, literals, `+ - *`, unary minus,
-  `%`, YEAR/MONTH/DAY of date fields, and any constant sub-expression (DATE(...), TODAY(),
-  arithmetic on literals), folded in Python at translation time.
+* terms: fields of type number/text/boolean/date/datetime, fields named in `text_keys`
+  (stored as the very text the evaluator sees: times "HH:MM:SS", single links' record
+  ids), literals, `+ - *`, unary minus, `%`, YEAR/MONTH/DAY of date fields, and any
+  constant sub-expression (DATE(...), TODAY(), arithmetic on literals), folded in Python
+  at translation time;
+* list fields named in `lists` ({key: (JSON document column, field id)}, stored as a JSON
+  array of scalars: multiselect, multiple users/departments/links) in CONTAINS(list, text),
+  ISEMPTY(list) and `list = blank`. CONTAINS compares items like `=` (casefolded): SQLite
+  folds each item with ff_fold; PostgreSQL has no casefold, so the text is turned into a
+  regular expression matching exactly the strings whose casefold equals it.
 
 Numbers: PostgreSQL numeric is exact. On SQLite stored numbers (<= 15 significant digits)
 compare natively; arithmetic runs in Python Decimal through functions installed by
@@ -24,9 +33,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Callable, Mapping
+import re
+from typing import Callable, Collection, Mapping
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from . import compile_expression
 from .analysis import FieldSig, lookup_function
@@ -35,7 +46,13 @@ from .errors import ErrorValue
 from .parser import Node, parse
 from .values import CTX, equal, is_blank_equal
 
+_ID = re.compile(r"[A-Za-z0-9_]{1,128}")
+
 SQL_TYPES = ("number", "text", "boolean", "date", "datetime")
+#: expression types of the fields `lists` may name
+LIST_TYPES = ("list", "records")
+#: longest regular expression a casefolded text may become (PostgreSQL list items)
+MAX_FOLD_REGEX = 20_000
 
 
 class NotInSQL(Exception):
@@ -90,6 +107,57 @@ def _expanding_chars() -> dict[int, str]:
 
 
 _EXPANDING: dict[int, str] | None = None
+_UNFOLD: dict[str, str] | None = None
+
+
+def _unfold() -> dict[str, str]:
+    """casefolded text (1-3 characters) -> every character whose casefold it is."""
+    global _UNFOLD
+    if _UNFOLD is None:
+        import sys
+        out: dict[str, list[str]] = {}
+        for i in range(sys.maxunicode + 1):
+            if 0xD800 <= i <= 0xDFFF:
+                continue
+            out.setdefault(chr(i).casefold(), []).append(chr(i))
+        _UNFOLD = {k: "".join(v) for k, v in out.items()}
+    return _UNFOLD
+
+
+def _char_class(chars: str) -> str:
+    return "[" + "".join("\\" + c if c in "\\]^-[" else c for c in chars) + "]"
+
+
+def fold_regex(folded: str) -> str | None:
+    """A PostgreSQL regular expression matching exactly the texts whose casefold is `folded`.
+
+    casefold works character by character (one character folds to 1-3), so those texts
+    are the ways of cutting `folded` into pieces, each replaced by the characters folding
+    to it. None when the expression would exceed MAX_FOLD_REGEX characters.
+    """
+    unfold = _unfold()
+    n = len(folded)
+    memo: dict[int, str | None] = {n: ""}
+
+    def rest(i: int) -> str | None:
+        if i in memo:
+            return memo[i]
+        alts = []
+        for k in (1, 2, 3):
+            chars = unfold.get(folded[i:i + k]) if i + k <= n else None
+            tail = rest(i + k) if chars else None
+            if tail is not None:
+                alts.append(_char_class(chars) + tail)
+        out = None if not alts else alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if out is not None and len(out) > MAX_FOLD_REGEX:
+            out = None
+        memo[i] = out
+        return out
+
+    for i in range(n, -1, -1):  # from the end: no deep recursion on long texts
+        rest(i)
+    body = memo[0]
+    return None if body is None else "^" + body + "$"
 
 
 def register_sqlite_functions(dbapi_connection) -> None:
@@ -130,11 +198,13 @@ class Expr:
 
 
 class Translator:
-    def __init__(self, schema, resolve, dialect, now, constants=None):
+    def __init__(self, schema, resolve, dialect, now, constants=None, text_keys=(), lists=None):
         if dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported dialect {dialect!r}")
         self.schema = schema
         self.resolve = resolve
+        self.text_keys = frozenset(text_keys)
+        self.lists = dict(lists or {})
         self.pg = dialect == "postgresql"
         self.context = {"now": now} if now is not None else {}
         # $ built-ins given as constants (e.g. $user of a permission rule) fold like literals
@@ -185,6 +255,8 @@ class Translator:
             return self._bind(t.value, t.type)
         if isinstance(t, Expr):
             return t.sql
+        if t.type == "list":
+            raise NotInSQL(f"field {t.key!r} is a list: use CONTAINS or ISEMPTY on it in SQL")
         col = self.resolve(t.key, t.type == "text")
         if t.type in ("text", "date", "datetime"):
             col = sa.type_coerce(col, sa.String())
@@ -207,6 +279,10 @@ class Translator:
                 raise NotInSQL(f"the path {'.'.join(node.value)} cannot run in SQL")
             key = node.value[0]
             sig = self.schema.get(key)
+            if sig is not None and key in self.text_keys:
+                return Col(key, "text")
+            if sig is not None and sig.type in LIST_TYPES and key in self.lists:
+                return Col(key, "list")
             if sig is None or sig.type not in SQL_TYPES:
                 raise NotInSQL(f"field {key!r} ({sig.type if sig else 'unknown'}) is not in SQL")
             return Col(key, sig.type)
@@ -291,6 +367,8 @@ class Translator:
                 t = self.term(node.args[0])
                 if not isinstance(t, Col):
                     raise NotInSQL("ISEMPTY needs a field in SQL")
+                if t.type == "list":
+                    return self._list_empty(t)
                 if t.type == "text":
                     return sa.func.coalesce(self.resolve(t.key, True), "") == ""
                 return self._is_null(t)
@@ -386,6 +464,10 @@ class Translator:
                 return sa.false()
             return sa.or_(*[self.compare("=", t, i) for i in items])
         h, n = self.term(hay), self.term(needle)
+        if isinstance(h, Col) and h.type == "list":
+            if not (isinstance(n, Lit) and n.type == "text"):
+                raise NotInSQL("CONTAINS on a list field in SQL needs a text to look for")
+            return self._list_contains(h, n.value)
         if not (isinstance(h, Col) and h.type == "text" and isinstance(n, Lit)
                 and n.type == "text"):
             raise NotInSQL("CONTAINS in SQL needs a text field and a text")
@@ -400,6 +482,13 @@ class Translator:
             if v.__class__ is ErrorValue:
                 raise NotInSQL(f"the comparison is the error {v.code}")
             return sa.true() if v else sa.false()
+        if "list" in (a.type, b.type):
+            return self._list_compare(op, a, b)
+        if {a.type, b.type} == {"date", "datetime"}:
+            folded = self._date_datetime(op, a, b)
+            if not isinstance(folded, tuple):
+                return folded
+            op, a, b = folded
         if a.type != b.type:
             if op not in ("=", "<>"):
                 raise NotInSQL(f"'{op}' between a {a.type} and a {b.type} is #VALUE!")
@@ -422,6 +511,87 @@ class Translator:
             return _op(op, self._num_native(a), self._num_native(b))
         return _op(op, self._value(a), self._value(b))
 
+
+    def _date_datetime(self, op, a, b):
+        """A date compared with a datetime constant, as the evaluator does (a date is its
+        midnight): (op, col, lit) of the same type, or the whole condition when the
+        answer does not depend on the field. Two fields stay outside SQL."""
+        if isinstance(a, Lit):
+            a, b, op = b, a, _FLIP.get(op, op)
+        if not (isinstance(a, Col) and isinstance(b, Lit)):
+            raise NotInSQL("comparing dates with datetimes is not in SQL")
+        v = b.value
+        if b.type == "date":  # datetime field, date constant: its midnight
+            return op, a, Lit(datetime(v.year, v.month, v.day))
+        if v == datetime(v.year, v.month, v.day):  # date field, midnight: that day
+            return op, a, Lit(v.date())
+        # a date field never equals a datetime after midnight; it is before it up to that day
+        if op == "=":
+            return sa.false()
+        if op == "<>":
+            return sa.true()
+        return {"<": "<=", ">=": ">"}.get(op, op), a, Lit(v.date())
+
+    # -- lists -----------------------------------------------------------------------
+    def _list_json(self, t):
+        """(document column, field id) of a list field."""
+        doc, field_id = self.lists[t.key]
+        _check_id(field_id)
+        return doc, field_id
+
+    def _list_empty(self, t):
+        """ISEMPTY(list): blank, an empty array (or "", as for any value)."""
+        doc, field_id = self._list_json(t)
+        if self.pg:
+            j = doc.op("->", return_type=postgresql.JSONB())(sa.literal_column(f"'{field_id}'"))
+            empties = [sa.literal_column(f"'{x}'::jsonb") for x in ("null", "[]", '""')]
+            return sa.func.coalesce(j, empties[0]).in_(empties)
+        path = sa.literal_column(f"'{json_path(field_id)}'")
+        return sa.or_(sa.func.coalesce(sa.func.json_extract(doc, path), "") == "",
+                      sa.and_(_sqlite_is_array(doc, path), sa.func.json_array_length(doc, path) == 0))
+
+    def _list_contains(self, t, needle: str):
+        """CONTAINS(list, text): some item `=` the text (casefolded; a blank text also
+        matches null items, and a blank field, which the evaluator reads as "")."""
+        doc, field_id = self._list_json(t)
+        want = needle.casefold()
+        if self.pg:
+            j = doc.op("->", return_type=postgresql.JSONB())(sa.literal_column(f"'{field_id}'"))
+            items = sa.func.jsonb_array_elements(j).table_valued("value").render_derived(name="item")
+            item = items.c.value
+            pattern = fold_regex(want)
+            if pattern is None:
+                raise NotInSQL("the text is too long to look for in a list in SQL")
+            text = item.op("#>>", return_type=sa.Text())(sa.literal_column("'{}'"))
+            match = sa.and_(sa.func.jsonb_typeof(item) == "string",
+                            text.op("~")(sa.literal(pattern, sa.String())))
+            if not want:
+                match = sa.or_(match, sa.func.jsonb_typeof(item) == "null")
+            found = sa.case((sa.func.jsonb_typeof(j) == "array",
+                             sa.exists(sa.select(sa.literal(1)).select_from(items).where(match))),
+                            else_=sa.false())
+        else:
+            path = sa.literal_column(f"'{json_path(field_id)}'")
+            # SQLite names json_each's columns itself (no column list after the alias)
+            items = sa.func.json_each(doc, path).table_valued("value", "type", name="item")
+            match = sa.and_(items.c.type == "text",
+                            sa.func.ff_fold(items.c.value) == sa.literal(want, sa.String()))
+            if not want:
+                match = sa.or_(match, items.c.type == "null")
+            found = sa.and_(_sqlite_is_array(doc, path),
+                            sa.exists(sa.select(sa.literal(1)).select_from(items).where(match)))
+        return sa.or_(found, self._is_null(t)) if not want else found
+
+    def _list_compare(self, op, a, b):
+        """list = value: only a blank list equals a blank value; lists are not ordered."""
+        if b.type == "list":
+            a, b = b, a
+        if not isinstance(b, Lit) or b.type is None or b.type == "list":
+            raise NotInSQL("comparing a list field with a list or a field is not in SQL")
+        if op not in ("=", "<>"):
+            raise NotInSQL(f"'{op}' on a list is #VALUE!")
+        cond = self._is_null(a) if is_blank_equal(b.value) else sa.false()
+        return cond if op == "=" else sa.not_(cond)
 
     def _indexable_compare(self, op, col, lit):
         """field op constant without COALESCE, so an expression index on the field applies.
@@ -459,6 +629,22 @@ def _truthy(v) -> bool:
     return b is True
 
 
+def json_path(field_id: str) -> str:
+    """The SQLite JSON path of a top-level key (as engine.columns.json_path)."""
+    return f'$."{field_id}"'
+
+
+def _sqlite_is_array(doc, path):
+    # never NULL (a missing key): NOT(...) of a NULL condition would drop the record
+    return sa.func.coalesce(sa.func.json_type(doc, path), "") == "array"
+
+
+def _check_id(field_id: str) -> None:
+    # ids go into JSON paths as SQL text, so they must be plain identifiers
+    if not isinstance(field_id, str) or not _ID.fullmatch(field_id):
+        raise NotInSQL(f"field id {field_id!r} cannot be used in SQL")
+
+
 def _has_refs(node: Node, constants=frozenset()) -> bool:
     if node.kind == "builtin" and node.value[0] in constants:
         return False
@@ -476,7 +662,8 @@ def _describe(node: Node) -> str:
 
 
 def to_sql(source: str, schema: Mapping[str, FieldSig], resolve: Callable, dialect: str,
-           now: datetime | None = None, constants: Mapping | None = None):
+           now: datetime | None = None, constants: Mapping | None = None,
+           text_keys: Collection[str] = (), lists: Mapping[str, tuple] | None = None):
     """The SQL condition selecting exactly the records for which `source` is TRUE.
 
     Raises the static ExprError subclasses for invalid sources and NotInSQL when part of
@@ -484,11 +671,13 @@ def to_sql(source: str, schema: Mapping[str, FieldSig], resolve: Callable, diale
     `constants` gives $ built-ins whose values are known at translation time
     (`{"user": {...}}` for permission rules): they are folded in Python like literals,
     and `CONTAINS($user.departments, field)` becomes a membership test.
+    `text_keys` and `lists` name fields SQL reads as text and as JSON arrays (see above).
     """
     compile_expression(source, schema)          # static checks first
     if now is None:
         now = datetime.now().replace(microsecond=0)
-    return Translator(dict(schema), resolve, dialect, now, constants).condition(parse(source))
+    return Translator(dict(schema), resolve, dialect, now, constants, text_keys,
+                      lists).condition(parse(source))
 
 
 _ = (equal,)

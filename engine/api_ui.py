@@ -89,7 +89,7 @@ def evaluate_record(ff, conn, form, given: dict, ctx, *, values: dict | None = N
     `values` are the stored values being edited (all blank when None); `editable(key)` says
     which given keys the caller may set; `defaults` applies default values (new records).
     """
-    from .records import SYSTEM_FIELDS, _detail, _empty, _err, _located
+    from .records import SYSTEM_FIELDS, _detail, _err, _located
     errors: list[dict] = []
     values = dict(values) if values is not None else {f.key: None for f in form.fields}
     for key, raw in given.items():
@@ -101,27 +101,7 @@ def evaluate_record(ff, conn, form, given: dict, ctx, *, values: dict | None = N
             values[key] = field.type.coerce(raw)
         except FieldValueError as fe:
             errors.append(_err(_located(key, fe), _detail(fe), fe.code))
-    if defaults:
-        ff.records._apply_defaults(form, values, given, ctx, errors)
-    ff.compute(conn, form, values, ctx)
-    visible = ff.visibility(form, values, ctx)
-    for field in form.fields:
-        if field.type.computed or not visible.get(field.key, True):
-            continue
-        value = values.get(field.key)
-        if field.required and _empty(value):
-            if not any(e["location"].split(".")[0].split("[")[0] == field.key for e in errors):
-                errors.append(_err(field.key, f"{field.key} is required", "required"))
-            continue
-        if value is not None:
-            try:
-                field.type.check(value)
-            except FieldValueError as fe:
-                errors.append(_err(_located(field.key, fe), _detail(fe), fe.code))
-    if not errors:
-        errors.extend(ff.check_links(conn, form, values, given))
-    if not errors:
-        errors.extend(ff.check_rules(form, values, ctx, conn=conn))
+    visible = ff.records.check_values(conn, form, values, given, ctx, errors, defaults=defaults, check_all=True)
     return values, visible, errors
 
 

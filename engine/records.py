@@ -254,7 +254,21 @@ class Records:
                 values[key] = field.type.coerce(raw)
             except FieldValueError as fe:
                 errors.append(_err(_located(key, fe), _detail(fe), fe.code))
-        if create:
+        self.check_values(conn, form, values, given, ctx, errors, defaults=create, check_all=create,
+                          rules=not ctx.bypass_rules)
+        if errors:
+            raise RecordValidationError(_summary(errors), errors)
+        return values
+
+    def check_values(self, conn, form, values: dict, given: dict, ctx: RecordContext, errors: list, *,
+                     defaults: bool, check_all: bool, rules: bool = True) -> dict:
+        """A save's steps after coercion — defaults, computed fields, visibility, required and
+        constraint checks, links, rules — appending to `errors`; returns the visibility.
+
+        The data-entry preview runs exactly these on a draft (engine.api_ui.evaluate_record).
+        `check_all` checks every value's constraints, not only the given ones.
+        """
+        if defaults:
             self._apply_defaults(form, values, given, ctx, errors)
         self.ff.compute(conn, form, values, ctx)
         visible = self.ff.visibility(form, values, ctx)
@@ -266,18 +280,16 @@ class Records:
                 if not any(e["location"].split(".")[0].split("[")[0] == field.key for e in errors):
                     errors.append(_err(field.key, f"{field.key} is required", "required"))
                 continue
-            if value is not None and field.key in given or (create and value is not None):
+            if value is not None and (check_all or field.key in given):
                 try:
                     field.type.check(value)
                 except FieldValueError as fe:
                     errors.append(_err(_located(field.key, fe), _detail(fe), fe.code))
         if not errors:
             errors.extend(self.ff.check_links(conn, form, values, given))
-        if not errors and not ctx.bypass_rules:
+        if not errors and rules:
             errors.extend(self.ff.check_rules(form, values, ctx, conn=conn))
-        if errors:
-            raise RecordValidationError(_summary(errors), errors)
-        return values
+        return visible
 
     def _apply_defaults(self, form, values: dict, given: dict, ctx: RecordContext, errors: list) -> None:
         for field in form.fields:

@@ -79,8 +79,9 @@ def rule_report(source: str, form) -> dict:
     from engine import expr
     if not source.strip():
         return {"problem": None, "diagnostics": []}
+    from engine.queries import field_shapes
     schema = pm.rule_schema(form)
-    problem = pm.rule_problem(source, schema)
+    problem = pm.rule_problem(source, schema, field_shapes(form))
     diagnostics = [{"code": d.code, "message": d.message, "line": d.line, "column": d.column,
                     "end_column": d.end_column, "suggestion": d.suggestion} for d in expr.check(source, schema)]
     if problem and not diagnostics:

@@ -207,7 +207,8 @@ def rule_check(app, form):
     if not isinstance(source, str):
         raise BadRequest("source: expected the rule as text",
                          [{"location": "source", "message": "expected text", "code": "type"}])
-    problem = pm.rule_problem(source, pm.rule_schema(form_)) if source.strip() else None
+    from .queries import field_shapes
+    problem = pm.rule_problem(source, pm.rule_schema(form_), field_shapes(form_)) if source.strip() else None
     return json_response({"problem": problem})
 
 

@@ -101,16 +101,22 @@ def _rule_schema_of_definition(form_def: dict, forms_by_key: dict, app_key) -> d
     return schema
 
 
-def rule_problem(source: str, schema: dict) -> str | None:
-    """Why a row rule cannot be used (None when it compiles and runs in SQL)."""
+def rule_problem(source: str, schema: dict, fields=()) -> str | None:
+    """Why a row rule cannot be used (None when it compiles and runs in SQL).
+
+    `fields` are the form's (key, type name, sql_type, id) (queries.field_shapes): with them,
+    list, time and link conditions are translated as the filters translate them.
+    """
     import sqlalchemy as sa
 
     from . import expr
     from .expr import sql as expr_sql
+    from .queries import sql_shapes
+    text_keys, lists = sql_shapes(fields, schema, sa.column("data"))
     try:
         expr.compile_expression(source, schema)
         expr_sql.to_sql(source, schema, lambda key, folded: sa.column(key), "sqlite",
-                        constants={"user": SAMPLE_USER})
+                        constants={"user": SAMPLE_USER}, text_keys=text_keys, lists=lists)
     except expr.NotInSQL as err:
         return f"the rule cannot run in the database: {err.reason}"
     except expr.ExprError as err:
@@ -183,9 +189,24 @@ def check(doc: dict, add: Callable[[tuple, str], None], installed: Any = None) -
                 schema = _rule_schema_of_definition(form_def, forms_by_key, doc.get("key"))
             except Exception:  # the form itself is broken; its own checks report it
                 continue
-            problem = rule_problem(rows, schema)
+            problem = rule_problem(rows, schema, _definition_shapes(form_def))
             if problem:
                 add(path + ("rows",), problem)
+
+
+def _definition_shapes(form_def: dict) -> list[tuple]:
+    """queries.field_shapes of a form definition (fields whose type cannot be read are left out)."""
+    from . import field_types
+    out = []
+    for fdef in form_def.get("fields") or ():
+        try:
+            sql_type = field_types.field_type(fdef).sql_type
+        except Exception:  # an invalid field: its own checks report it
+            continue
+        # ids are assigned on install; the check only needs a well-formed one
+        fid = fdef.get("id") if isinstance(fdef.get("id"), str) else "fld_unsaved"
+        out.append((fdef.get("key"), fdef.get("type"), sql_type, fid))
+    return out
 
 
 def _hint(name: Any, choices) -> str:

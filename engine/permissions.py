@@ -304,8 +304,12 @@ class FormAccess:
                     return sa.func.lower(col) if folded else col
                 f = form.fields_by_key[key]
                 return ft.value(f.id, f.type.sql_type, folded)
-            conds.append(expr_sql.to_sql(rule, pm.rule_schema(form), resolve, self.ff.db.dialect,
-                                         constants={"user": self.subject.expr_user()}))
+            from .queries import field_shapes, sql_shapes
+            schema = pm.rule_schema(form)
+            text_keys, lists = sql_shapes(field_shapes(form), schema, ft.c.data)
+            conds.append(expr_sql.to_sql(rule, schema, resolve, self.ff.db.dialect,
+                                         constants={"user": self.subject.expr_user()},
+                                         text_keys=text_keys, lists=lists))
         if g.owner_only:
             conds.append(ft.c.owner == self.subject.id)
         return sa.and_(*conds) if conds else None

@@ -74,6 +74,31 @@ def parse_sort(form, ft, sort: str | list | None) -> list[SortKey]:
 _LIST_FIELD_TYPES = ("multiselect", "user", "department", "link")
 
 
+def sql_shapes(fields, schema, data_column) -> tuple[list[str], dict]:
+    """(text_keys, lists) for expr.sql.to_sql: the fields stored as the very text the evaluator
+    compares (times, single links) and those stored as JSON arrays of text (multiselects, several
+    users/departments/links), reached through `data_column`. `fields` yields (key, type name,
+    sql_type, field id) — `field_shapes(form)` for a model Form. Filters and row rules share it,
+    so both accept the same conditions.
+    """
+    from .expr import sql as expr_sql
+    text_keys, lists = [], {}
+    for key, type_name, sql_type, fid in fields:
+        sig = schema.get(key)
+        if sig is None:
+            continue
+        if sql_type == "text" and (sig.type == "time" or (type_name == "link" and sig.type == "record")):
+            text_keys.append(key)
+        elif type_name in _LIST_FIELD_TYPES and sql_type is None and sig.type in expr_sql.LIST_TYPES:
+            lists[key] = (data_column, fid)
+    return text_keys, lists
+
+
+def field_shapes(form) -> list[tuple]:
+    """(key, type name, sql_type, id) of a model Form's top-level fields, for sql_shapes."""
+    return [(f.key, f.type_name, f.type.sql_type, f.id) for f in form.fields]
+
+
 def _uses_user(source: str) -> bool:
     """Whether an expression reads `$user` (False when it does not parse: to_sql says why)."""
     from .expr import ExprError
@@ -112,12 +137,7 @@ def filter_clause(form, ft, source: str | None, dialect: str, user: dict | None 
                          [{"location": "filter", "message": "$user needs a signed-in caller",
                            "code": "no_caller"}])
     schema = form.expr_schema()
-    # times and single links are stored as the very text the evaluator compares
-    text_keys = [f.key for f in form.fields if f.type.sql_type == "text" and f.key in schema
-                 and (schema[f.key].type == "time" or (f.type_name == "link" and schema[f.key].type == "record"))]
-    lists = {f.key: (ft.c.data, f.id) for f in form.fields
-             if f.type_name in _LIST_FIELD_TYPES and f.type.sql_type is None and f.key in schema
-             and schema[f.key].type in expr_sql.LIST_TYPES}
+    text_keys, lists = sql_shapes(field_shapes(form), schema, ft.c.data)
     try:
         return expr_sql.to_sql(source, schema, resolve, dialect,
                                constants={"user": user} if user is not None else None,

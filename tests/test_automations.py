@@ -269,6 +269,28 @@ def test_a_date_field_reached_fires_days_before(wff):
     assert _notes(wff) == ["due soon: soon"]
 
 
+def test_a_date_trigger_reads_only_the_records_near_its_window(wff, monkeypatch):
+    install(wff, {"key": "remind", "trigger": {"type": "date", "form": "ticket", "field": "due",
+                                               "offset": -2, "unit": "days", "timezone": "Asia/Shanghai"},
+                  "actions": [{"type": "create_record", "app": "erp", "form": "log",
+                               "values": {"note": '"due soon: " & title'}}]},
+            extra_fields=[{"key": "due", "type": "datetime", "label": {"en": "Due"}, "indexed": True}])
+    fake = clock.get(wff)
+    fake.set(dt.datetime(2026, 5, 1, 12, tzinfo=dt.timezone.utc))
+    scheduler.tick(wff)
+    wff.records.create("repair", "ticket", {"title": "soon", "due": "2026-05-04T08:00:00"})
+    wff.records.create_many("repair", "ticket", [{"title": f"far {i}", "due": f"2027-01-{i + 1:02d}T08:00:00"}
+                                                 for i in range(20)] + [{"title": "no date"}])
+    read = []
+    real = scheduler.from_document
+    monkeypatch.setattr(scheduler, "from_document", lambda form, doc: read.append(1) or real(form, doc))
+    fake.set(dt.datetime(2026, 5, 2, 1, tzinfo=dt.timezone.utc))          # 05-04 08:00 +08 minus 2 days passed
+    assert scheduler.tick(wff) == 1
+    assert len(read) == 1                                                   # not the 21 others
+    queue.drain(wff)
+    assert _notes(wff) == ["due soon: soon"]
+
+
 def test_a_webhook_action_is_delivered_signed_after_the_run_commits(wff):
     rcv = Receiver().start()
     try:

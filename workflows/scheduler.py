@@ -103,9 +103,8 @@ def _dates(ff, conn, app_key, auto, since, now) -> int:
     ft = ff.form_table(form)
     field = form.fields_by_key[trig["field"]]
     n = 0
-    # every live record is read: fine for the embedded scale; an expression index on the
-    # field keeps this a range scan once queries support it (see docs/automations.md)
-    for row in conn.execute(sa.select(ft.table).where(ft.c.deleted_at.is_(None))).mappings():
+    where = [ft.c.deleted_at.is_(None), *_date_window(ff, ft, field, since - offset, now - offset, tz)]
+    for row in conn.execute(sa.select(ft.table).where(*where)).mappings():
         values = from_document(form, storage.loads(row["data"]))
         value = values.get(field.key)
         if value is None:
@@ -125,3 +124,19 @@ def _dates(ff, conn, app_key, auto, since, now) -> int:
                          "date": {"field": field.key, "value": str(value), "fires_at": clock.iso(fire)}},
                         f"date:{row['id']}:{value}")
     return n
+
+
+def _date_window(ff, ft, field, lo: dt.datetime, hi: dt.datetime, tz) -> list:
+    """SQL conditions keeping only records whose stored date could fire in (lo, hi] — a range
+    scan on the field's index when it has one — widened by a day on each side, so the exact
+    check above stays the judge (stored datetimes are naive; zones and offsets shift them)."""
+    sql_type = field.type.sql_type
+    if sql_type not in ("date", "datetime"):
+        return []  # e.g. a formula the database cannot read: every live record is checked
+    lo = lo.astimezone(tz).replace(tzinfo=None) - dt.timedelta(days=1)
+    hi = hi.astimezone(tz).replace(tzinfo=None) + dt.timedelta(days=1)
+    low, high = (lo.date(), hi.date()) if sql_type == "date" else (lo.replace(microsecond=0), hi)
+    # Both databases keep dates as ISO 8601 text of one shape, which sorts like the moments under
+    # any collation; the expression is the field index's own, so an indexed field is range-scanned.
+    value = ft.value(field.id, sql_type)
+    return [value >= low.isoformat(), value <= high.isoformat()]

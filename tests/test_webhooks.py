@@ -416,6 +416,23 @@ def test_inbound_hooks_are_rate_limited(client, monkeypatch):
     assert codes == [202, 202, 202, 429, 429]
 
 
+def test_the_inbound_limit_is_shared_by_every_process(client, monkeypatch, make_ff):
+    """Two web apps on two formflow instances over one database stand for two gunicorn processes."""
+    import copy as _copy
+    from engine.web import create_app
+    from tests.conftest import REPAIR_APP
+    defn = _copy.deepcopy(REPAIR_APP)
+    defn["automations"] = [{"key": "inbound", "trigger": {"type": "webhook"},
+                            "actions": [{"type": "notify", "users": ["u"], "title": '"hi"'}]}]
+    client.ff.apps.install(defn)
+    monkeypatch.setattr(defaults, "INBOUND_RATE_PER_MINUTE", 3)
+    token = automations.create_hook_token(client.ff, "repair", "inbound")
+    other = create_app(make_ff(str(client.ff.db.engine.url.render_as_string(hide_password=False))),
+                       TESTING=True).test_client()
+    codes = [(client if i % 2 else other).post(f"/api/v1/hooks/{token}", json={}).status_code for i in range(6)]
+    assert codes == [202, 202, 202, 429, 429, 429]
+
+
 def test_the_static_document_has_the_statuses_these_routes_answer(client):
     """workflows.api.document_paths: 201/202 where the views answer them, 413/415 where a body is
     read, 429 on the rate-limited inbound hook (they were documented as 200 only)."""

@@ -24,7 +24,6 @@ public: the token is the secret (only its hash is stored).
 """
 from __future__ import annotations
 
-import threading
 import time
 
 from flask import Blueprint, current_app, g, request
@@ -81,28 +80,46 @@ def _limit(default: int = 50, most: int = 500) -> int:
 
 # -- inbound webhooks ---------------------------------------------------------------------
 
-_hits: dict[str, list[float]] = {}
-_hits_lock = threading.Lock()
+def _rate_limited(ff, token: str) -> bool:
+    """Count a call to an inbound hook in its one-minute window; True past the limit.
 
+    The counter is a database row (the sign-in throttle's table, scope "hook:<hash>"), so
+    every gunicorn process and machine shares it: a per-process count would multiply the limit
+    by the number of processes.
+    """
+    import hashlib
 
-def _rate_limited(token: str) -> bool:
-    now = time.monotonic()
-    with _hits_lock:
-        recent = [t for t in _hits.get(token, []) if now - t < 60]
-        limited = len(recent) >= defaults.INBOUND_RATE_PER_MINUTE
-        if not limited:
-            recent.append(now)
-        _hits[token] = recent
-        if len(_hits) > 10_000:
-            _hits.clear()
-    return limited
+    import sqlalchemy as sa
+
+    from engine import tables
+    t = tables.login_throttle
+    scope = "hook:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+    limit = defaults.INBOUND_RATE_PER_MINUTE
+    for _attempt in range(3):
+        now = time.time()
+        try:
+            with ff.db.write() as conn:
+                row = conn.execute(sa.select(t.c.failures, t.c.window_start).where(t.c.scope == scope)).first()
+                if row is None:
+                    conn.execute(t.insert().values(scope=scope, failures=1, window_start=now, blocked_until=None))
+                    return False
+                hits, start = row
+                if now - start >= 60:
+                    hits, start = 0, now
+                if hits >= limit:
+                    return True
+                conn.execute(t.update().where(t.c.scope == scope).values(failures=hits + 1, window_start=start))
+                return False
+        except sa.exc.IntegrityError:  # another process inserted the row first: count again
+            continue
+    return False
 
 
 @workflows.post("/hooks/<token>")
 def inbound_hook(token):
     if request.content_length is not None and request.content_length > defaults.INBOUND_MAX_BYTES:
         return problem(413, "Payload too large", f"the body may have at most {defaults.INBOUND_MAX_BYTES} bytes")
-    if _rate_limited(token):
+    if _rate_limited(_ff(), token):
         response = problem(429, "Too many requests", "slow down: this hook is rate-limited")
         response.headers["Retry-After"] = "60"
         return response

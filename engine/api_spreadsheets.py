@@ -266,6 +266,7 @@ def _document_paths() -> None:
     job = {"type": "object", "required": ["id", "status"], "properties": {
         "id": {"type": "string"}, "kind": {"type": "string"}, "status": {"type": "string"},
         "progress": {"type": "integer"}, "total": {"type": ["integer", "null"]},
+        "phase": {"type": ["string", "null"], "description": "checking or writing (imports)"},
         "result": {}, "error": {}}, "additionalProperties": True}
     report = {"type": "object", "additionalProperties": True}
     import_op = oa._post("Import rows from an Excel or CSV file through the record lifecycle",

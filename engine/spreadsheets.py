@@ -874,8 +874,11 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
                 format: str | None = None, mode: str = "all_or_nothing", mapping: dict | None = None,
                 actor: str | None = None, lang: str = DEFAULT_LANG, limits: Limits | None = None,
                 chunk_size: int = CHUNK_SIZE, sheet: str | None = None,
-                progress: Callable[[int, int], None] | None = None) -> dict:
+                progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Import an .xlsx or .csv file (path or bytes) into a form; returns the report dict.
+
+    `progress(done, total, phase)` hears of every chunk: phase "checking" while all_or_nothing
+    validates, "writing" while rows are written.
 
     The report: {"ok", "mode", "rows", "created", "failed", "errors": [{"row", "column",
     "field", "location", "message", "code"}], "columns", "warnings", "lines"}.
@@ -905,7 +908,7 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
     report = ImportReport(form, mode, columns, warnings, lang)
     unique_seen = {f.key: {} for f in form.fields if f.definition.get("unique") and not f.computed}
     if progress:
-        progress(0, total)
+        progress(0, total, "checking" if mode == "all_or_nothing" else "writing")
 
     def chunks() -> Iterator[list[tuple[int, dict]]]:
         chunk = []
@@ -926,9 +929,9 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
         for chunk in chunks():
             report.created += _write_chunk(ff, app_key, form_key, chunk, ctx, ff.db.write, report)
             if progress:
-                progress(min(report.rows, total), total)
+                progress(min(report.rows, total), total, "writing")
         if progress:
-            progress(total, total)
+            progress(total, total, "writing")
         return report.as_dict()
 
     # all_or_nothing: validate every row first (the lifecycle in rolled-back transactions) ...
@@ -943,10 +946,14 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
         else:
             good = []  # nothing will be written: keep no rows in memory
         if progress:
-            progress(min(report.rows, total), total)
+            progress(min(report.rows, total), total, "checking")
     if report.bad_rows:
         return report.as_dict()
-    # ... then write everything in one transaction
+    # ... then write everything in one transaction. Its progress can only be told on PostgreSQL:
+    # on SQLite this transaction holds the one write lock a progress update would wait for.
+    if progress:
+        progress(0, total, "writing")
+    live_progress = progress if ff.db.dialect == "postgresql" else None
     n_written, current = 0, []
     try:
         with ff.db.write() as conn:
@@ -954,6 +961,8 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
                 current = chunk
                 ff.records.create_many(app_key, form_key, [v for _n, v in chunk], ctx=ctx, conn=conn)
                 n_written += len(chunk)
+                if live_progress:
+                    live_progress(n_written, total, "writing")
     except RecordValidationError as err:  # the data changed between validation and writing
         if not _record_errors(report, current, err):
             report.add(None, None, f"{err.message}; nothing was written", "invalid")
@@ -964,7 +973,7 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
         return report.as_dict()
     report.created = n_written
     if progress:
-        progress(total, total)
+        progress(total, total, "writing")
     return report.as_dict()
 
 

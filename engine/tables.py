@@ -127,6 +127,7 @@ jobs = sa.Table(
     sa.Column("params", sa.Text, nullable=False),
     sa.Column("progress", sa.Integer, nullable=False, server_default="0"),
     sa.Column("total", sa.Integer),
+    sa.Column("phase", sa.String(32)),                         # what the job is doing now (migration 0008)
     sa.Column("result", sa.Text),
     sa.Column("error", sa.Text),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),

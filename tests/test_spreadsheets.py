@@ -416,6 +416,29 @@ def test_xml_entities_are_refused(crm):
 
 # -- background job ---------------------------------------------------------------
 
+def test_an_all_or_nothing_import_tells_its_checking_then_its_writing(crm):
+    data = xlsx_bytes([HEADERS, *[[f"C{i}", "x", None, i] for i in range(25)]])
+    heard = []
+    report = ss.import_file(crm, "crm", "contact", data, filename="c.xlsx", chunk_size=10,
+                            progress=lambda done, total, phase: heard.append((phase, done, total)))
+    assert report["created"] == 25
+    phases = [p for p, _d, _t in heard]
+    assert phases == sorted(phases, key=["checking", "writing"].index)          # checking first, then writing
+    assert ("checking", 25, 25) in heard and heard[-1] == ("writing", 25, 25)
+    writing = [d for p, d, _t in heard if p == "writing"]
+    if crm.db.dialect == "postgresql":                                           # rows counted as they are written
+        assert writing == [0, 10, 20, 25, 25]
+    else:                                                                        # SQLite: one locked transaction
+        assert writing == [0, 25]
+
+
+def test_a_running_import_job_shows_its_phase(crm):
+    job_id = jobs.submit(crm, "spreadsheet.import", {"app": "crm", "form": "contact", "path": "nope"}, run=False)
+    jobs.JobContext(crm, job_id, {}).progress(3, 10, "checking")
+    state = jobs.state(crm, job_id)
+    assert (state["progress"], state["total"], state["phase"]) == (3, 10, "checking")
+
+
 def test_an_import_job_reports_progress_and_its_result(crm):
     data = xlsx_bytes([HEADERS, *[[f"C{i}", "x", None, i] for i in range(30)], ["C30", "x", "1", 0]])
     path = ss.imports_dir(crm) / "upload.xlsx"

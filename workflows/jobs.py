@@ -34,11 +34,13 @@ class JobContext:
         self.id = job_id
         self.params = params
 
-    def progress(self, done: int, total: int | None = None) -> None:
-        """Record progress (cheap: one UPDATE in its own short transaction)."""
+    def progress(self, done: int, total: int | None = None, phase: str | None = None) -> None:
+        """Record progress (cheap: one UPDATE in its own short transaction), and the phase when given."""
         values = {"progress": int(done)}
         if total is not None:
             values["total"] = int(total)
+        if phase is not None:
+            values["phase"] = phase[:32]
         with self.ff.db.write() as conn:
             conn.execute(tables.jobs.update().where(tables.jobs.c.id == self.id).values(**values))
 
@@ -102,7 +104,7 @@ def state(ff, job_id: str) -> dict:
     if row is None:
         raise NotFound(f"no job {job_id!r}")
     return {"id": row["id"], "kind": row["kind"], "status": row["status"], "progress": row["progress"],
-            "total": row["total"], "created_by": row["created_by"], "created_at": row["created_at"],
+            "total": row["total"], "phase": row["phase"], "created_by": row["created_by"], "created_at": row["created_at"],
             "started_at": row["started_at"], "finished_at": row["finished_at"],
             "result": json.loads(row["result"]) if row["result"] else None,
             "error": json.loads(row["error"]) if row["error"] else None}

@@ -122,10 +122,16 @@
     fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (r) { return r.json(); })
       .then(function (job) {
-        var bar = $("import-progress");
+        var bar = $("import-progress"), counts = {done: job.progress || 0, total: job.total || "?"};
         if (job.total) { bar.max = job.total; bar.value = job.progress || 0; }
-        $("progress-text").textContent = job.status === "queued" ? T.queued :
-          fill(T.progress, {done: job.progress || 0, total: job.total || "?"});
+        var text = job.status === "queued" ? T.queued : fill(T.progress, counts);
+        if (job.status === "running" && job.phase === "checking") text = fill(T.checking, counts);
+        if (job.status === "running" && job.phase === "writing") {
+          // all or nothing on SQLite writes in one transaction that cannot report as it goes
+          if (!job.progress) { bar.removeAttribute("value"); text = fill(T.writing_all, counts); }
+          else text = fill(T.writing, counts);
+        }
+        $("progress-text").textContent = text;
         if (job.status === "done") { bar.value = bar.max; showResult(job.result); $("wizard-run").disabled = false; return; }
         if (job.status === "failed") {
           $("progress-text").textContent = fill(T.failed, {m: (job.error && job.error.message) || "?"});

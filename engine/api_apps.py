@@ -60,6 +60,11 @@ def _audit_install(result: dict, before: dict | None) -> None:
             k for k in set(before) | set(after) if k not in ("version",) and _strip(before.get(k)) != _strip(after.get(k)))
     audit_event("app.installed" if before is None else "app.updated",
                 object_type="app", object_id=result["app"], app=result["app"], details=details)
+    for step in result.get("plan") or ():
+        if step.get("op") == "follow_rename":  # another app's references followed a rename: its own entry
+            audit_event("app.updated", object_type="app", object_id=step["app"], app=step["app"],
+                        details={"version": step.get("version"), "follows": result["app"],
+                                 "summary": step.get("summary")})
 
 
 @api.get("/apps")

@@ -43,59 +43,114 @@ class Apps:
         exact reports) and is rolled back. `expected_version` (an If-Match) fails with 412
         when the app moved on; `based_on` (the version an edited copy was exported at)
         fails with 409, so two builders saving copies of one version cannot overwrite
-        each other's changes silently.
+        each other's changes silently. Renamed forms and fields (same id, new key) are
+        followed into this definition and, as one "follow_rename" plan step each, into
+        other installed apps that refer to them (engine/references.py).
         """
-        from .definition import dump_definition, load_definition
         raw = _parse(source)
         result: dict = {}
         try:
             with self.ff.db.write() as conn:
-                row = None
-                if isinstance(raw, dict) and isinstance(raw.get("key"), str):
-                    row = conn.execute(sa.select(tables.apps).where(tables.apps.c.key == raw["key"])).mappings().first()
-                old = orjson.loads(row["definition"]) if row else None
-                if old is not None:
-                    _adopt_ids(raw, old)
-                defn = load_definition(raw, installed=lambda a, f: self._form_exists(conn, raw, a, f))
-                if row is not None and expected_version is not None and row["version"] != expected_version:
-                    from .errors import StaleVersion
-                    raise StaleVersion(f"app {row['key']!r} is at version {row['version']}, not "
-                                       f"{expected_version}: someone else changed it; reload and try again")
-                if row is not None and based_on is not None and row["version"] != based_on:
-                    from .errors import Conflict
-                    raise Conflict(f"app {row['key']!r} was changed by someone else: your copy is based on "
-                                   f"version {based_on}, the app is now at version {row['version']}; reload "
-                                   f"it and apply your changes again")
-                defn.pop("version", None)
-                version = (row["version"] + 1) if row else 1
-                plan = self._apply(conn, row, old, defn, dry_run)
-                result = {"app": defn["key"], "version": version if (plan or not row) else row["version"],
-                          "from_version": row["version"] if row else None, "plan": plan, "created": row is None,
-                          "dry_run": dry_run}
-                if not plan and row is not None:
-                    raise _DryRun()  # nothing to do: roll back the empty transaction
-                at = _now()
-                text = dump_definition(defn)
-                if row is None:
-                    app_id = "app_" + _rand()
-                    conn.execute(tables.apps.insert().values(id=app_id, key=defn["key"], version=version,
-                                                             definition=text, created_at=at, updated_at=at))
-                    self._create_forms(conn, app_id, defn["forms"], set())
-                else:
-                    app_id = row["id"]
-                    conn.execute(tables.apps.update().where(tables.apps.c.id == app_id).values(
-                        version=version, definition=text, updated_at=at,
-                        removed=json.dumps(self._removed_after(row, old, defn), sort_keys=True)))
-                    self._create_forms(conn, app_id, defn["forms"], {f["id"] for f in old["forms"]})
-                conn.execute(tables.app_versions.insert().values(
-                    app_id=app_id, version=version, definition=text, created_at=at, created_by=actor,
-                    plan=json.dumps(plan, ensure_ascii=False, default=str)))
-                self._sync_all_indexes(conn, app_id, defn)
-                if dry_run:
-                    raise _DryRun()
+                result, wrote = self._install(conn, raw, actor=actor, dry_run=dry_run,
+                                              expected_version=expected_version, based_on=based_on)
+                if dry_run or not wrote:
+                    raise _DryRun()  # a dry run, or nothing to do: roll the transaction back
         except _DryRun:
             pass
         return result
+
+    def _install(self, conn, raw: Any, *, actor: str | None, dry_run: bool, expected_version: int | None = None,
+                 based_on: int | None = None, follow: bool = True) -> tuple[dict, bool]:
+        """Install `raw` within `conn`; (result, whether anything was written).
+
+        Renames (same id, new key) are followed: leftover old keys in `raw` itself
+        before validation, then, with `follow`, into every other installed app that
+        refers to the renamed forms/fields, each installed as its own new version in
+        this transaction (so a follow that fails rolls the whole install back).
+        """
+        from . import references
+        from .definition import dump_definition, load_definition
+        row = None
+        if isinstance(raw, dict) and isinstance(raw.get("key"), str):
+            row = conn.execute(sa.select(tables.apps).where(tables.apps.c.key == raw["key"])).mappings().first()
+        old = orjson.loads(row["definition"]) if row else None
+        if old is not None:
+            _adopt_ids(raw, old)
+            own = references.find_renames(old, raw)
+            if own:  # formulas etc. still saying an old key mean the renamed thing
+                references.follow_own_renames(raw, own, self._definitions(conn, but=raw["key"]))
+        defn = load_definition(raw, installed=lambda a, f: self._form_exists(conn, raw, a, f))
+        if row is not None and expected_version is not None and row["version"] != expected_version:
+            from .errors import StaleVersion
+            raise StaleVersion(f"app {row['key']!r} is at version {row['version']}, not "
+                               f"{expected_version}: someone else changed it; reload and try again")
+        if row is not None and based_on is not None and row["version"] != based_on:
+            from .errors import Conflict
+            raise Conflict(f"app {row['key']!r} was changed by someone else: your copy is based on "
+                           f"version {based_on}, the app is now at version {row['version']}; reload "
+                           f"it and apply your changes again")
+        defn.pop("version", None)
+        version = (row["version"] + 1) if row else 1
+        plan = self._apply(conn, row, old, defn, dry_run)
+        result = {"app": defn["key"], "version": version if (plan or not row) else row["version"],
+                  "from_version": row["version"] if row else None, "plan": plan, "created": row is None,
+                  "dry_run": dry_run}
+        if not plan and row is not None:
+            return result, False
+        at = _now()
+        text = dump_definition(defn)
+        if row is None:
+            app_id = "app_" + _rand()
+            conn.execute(tables.apps.insert().values(id=app_id, key=defn["key"], version=version,
+                                                     definition=text, created_at=at, updated_at=at))
+            self._create_forms(conn, app_id, defn["forms"], set())
+        else:
+            app_id = row["id"]
+            conn.execute(tables.apps.update().where(tables.apps.c.id == app_id).values(
+                version=version, definition=text, updated_at=at,
+                removed=json.dumps(self._removed_after(row, old, defn), sort_keys=True)))
+            self._create_forms(conn, app_id, defn["forms"], {f["id"] for f in old["forms"]})
+            if follow:  # after the update above, so the followers' links check against the new keys
+                plan.extend(self._follow_renames(conn, old, defn, actor=actor, dry_run=dry_run))
+        conn.execute(tables.app_versions.insert().values(
+            app_id=app_id, version=version, definition=text, created_at=at, created_by=actor,
+            plan=json.dumps(plan, ensure_ascii=False, default=str)))
+        self._sync_all_indexes(conn, app_id, defn)
+        return result, True
+
+    def _definitions(self, conn, *, but: str | None = None) -> dict[str, dict]:
+        """The installed definitions by app key (without app `but`)."""
+        rows = conn.execute(sa.select(tables.apps.c.key, tables.apps.c.definition)).all()
+        return {key: orjson.loads(text) for key, text in rows if key != but}
+
+    def _follow_renames(self, conn, old: dict, new: dict, *, actor: str | None, dry_run: bool) -> list[dict]:
+        """Install a new version of every other app referring to what `old` -> `new` renamed; their plan steps."""
+        from . import references
+        renames = references.find_renames(old, new)
+        if not renames:
+            return []
+        # references of the other apps were written against the installed (old) keys
+        installed = {**self._definitions(conn, but=new["key"]), new["key"]: old}
+        steps = []
+        for key in sorted(installed):
+            if key == new["key"]:
+                continue
+            followed = orjson.loads(orjson.dumps(installed[key]))
+            items = references.follow_renames(followed, renames, installed)
+            if not items:
+                continue
+            try:
+                sub, wrote = self._install(conn, followed, actor=actor, dry_run=dry_run, follow=False)
+            except DefinitionError as exc:
+                raise DefinitionError(
+                    f"app {key!r} refers to what this version renames, and following the renames "
+                    f"would make its definition invalid: {exc.message}",
+                    [{"location": f"{key}: {e.get('location', '')}", "message": e.get("message", "")}
+                     for e in exc.errors]) from None
+            if wrote:
+                steps.append({"op": "follow_rename", "app": key, "version": sub["version"],
+                              "summary": references.summary(key, items)})
+        return steps
 
     def export(self, key: str) -> str:
         """The installed definition of an app as canonical JSON (with ids and version)."""

@@ -70,9 +70,42 @@ def _now():
 
 
 def _audit(conn, action, actor, ip, object_type, object_id, details):
+    # Every directory write passes here, in its own transaction: the generation rises with it,
+    # so no process keeps using a profile the change made stale (see cached_profile).
     from . import audit
     audit.record(None, action, actor=actor, ip=ip, object_type=object_type, object_id=object_id,
                  details=details, conn=conn)
+    _bump_generation(conn)
+
+
+def _bump_generation(conn) -> None:
+    c = tables.counters
+    if conn.execute(c.update().where(c.c.name == "directory").values(value=c.c.value + 1)).rowcount == 0:
+        conn.execute(c.insert().values(name="directory", value=1))
+
+
+def generation(conn) -> int:
+    """The directory's generation number (0 before its first change)."""
+    value = conn.exec_driver_sql("SELECT value FROM ff_counters WHERE name = 'directory'").scalar()
+    return int(value or 0)
+
+
+def cached_profile(ff, conn, user_id: str) -> dict:
+    """profile() of a user, kept per process until the directory's generation moves.
+
+    A profile costs five queries (every department, memberships, roles, descendants); a
+    request needs it for each permission decision. The generation check is one query.
+    """
+    gen = generation(conn)
+    cache = ff._directory_profiles
+    hit = cache.get(user_id)
+    if hit is not None and hit[0] == gen:
+        return hit[1]
+    facts = profile(conn, user_id)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[user_id] = (gen, facts)
+    return facts
 
 
 def _user_exists(conn, user_id) -> None:

@@ -44,6 +44,7 @@ class Formflow:
         self._catalog: tuple = ()                 # ((key, version), ...) the cache was built from
         self._form_tables: dict[str, storage.FormTable] = {}
         self._link_readers_cache: dict[str, dict] = {}
+        self._directory_profiles: dict[str, tuple] = {}   # engine.directory.cached_profile
 
     # -- schema ----------------------------------------------------------------
 

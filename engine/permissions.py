@@ -91,7 +91,7 @@ def subject(ff, user: Any, conn: sa.Connection | None = None) -> Subject:
     if row is None:
         raise NotFound(f"no user {user_id!r}")
     from . import directory
-    facts = directory.profile(conn, row["id"])
+    facts = directory.cached_profile(ff, conn, row["id"])
     return Subject(id=row["id"], username=row["username"], email=row["email"], is_admin=bool(row["is_admin"]),
                    is_active=bool(row["is_active"]), roles=frozenset(facts["roles"]),
                    departments=tuple(facts["departments"]), primary_department=facts["primary_department"],

@@ -178,3 +178,11 @@ login_throttle = sa.Table(
     sa.Column("window_start", sa.Float, nullable=False),       # unix time of the first failure counted
     sa.Column("blocked_until", sa.Float),                      # unix time
 )
+
+counters = sa.Table(
+    # Generation numbers processes compare to know their caches are current (migration 0009):
+    # "directory" rises with every department, membership and role change.
+    "ff_counters", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)

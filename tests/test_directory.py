@@ -137,3 +137,28 @@ def test_directory_endpoints(ff, people):
     assert client.delete("/api/v1/roles/sales", headers=h).status_code == 204
     assert client.put("/api/v1/roles/ghost/members/ben", headers=h).status_code == 404
     assert client.post("/api/v1/roles", json={"key": "x"}).status_code == 403   # no CSRF token (API pipeline)
+
+
+def test_a_profile_is_computed_once_while_the_directory_is_unchanged(ff, people, monkeypatch):
+    from engine import permissions
+    calls = []
+    real = directory.profile
+    monkeypatch.setattr(directory, "profile", lambda conn, uid: calls.append(uid) or real(conn, uid))
+    first = permissions.subject(ff, people["ann"])
+    again = permissions.subject(ff, people["ann"])
+    assert calls == [people["ann"]] and first == again
+
+
+def test_a_directory_change_in_another_process_is_seen_at_once(ff, people, make_ff):
+    """Two formflow instances over one database stand for two processes with their own caches."""
+    from engine import permissions
+    other = make_ff(ff.db.engine.url.render_as_string(hide_password=False))
+    assert "auditor" not in permissions.subject(ff, people["ann"]).roles          # cached here
+    directory.add_role(other, "auditor")
+    directory.grant_role(other, "auditor", people["ann"])
+    assert "auditor" in permissions.subject(ff, people["ann"]).roles
+    sales = directory.add_department(other, "Sales")["id"]
+    directory.add_member(other, sales, people["ann"])
+    assert sales in permissions.subject(ff, people["ann"]).departments
+    directory.revoke_role(other, "auditor", people["ann"])
+    assert "auditor" not in permissions.subject(ff, people["ann"]).roles

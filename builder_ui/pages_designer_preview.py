@@ -59,6 +59,8 @@ def _draft_form(app_key: str, data: dict):
     draft = {**data["definition"], "key": app_key}
     draft.pop("version", None)
     try:
+        # a key renamed in the designer while formulas still say the old one: read as install will
+        draft = instance().apps.follow_draft_renames(draft)
         defn = load_definition(draft, installed=_installed_form)
         model = App(defn)
     except FormflowError as err:

@@ -10,6 +10,7 @@ record's `_legacy` object, never dropped.
 """
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -117,6 +118,26 @@ class Apps:
             plan=json.dumps(plan, ensure_ascii=False, default=str)))
         self._sync_all_indexes(conn, app_id, defn)
         return result, True
+
+    def follow_draft_renames(self, draft: dict) -> dict:
+        """A draft of an installed app with its leftover old keys read as the renamed things, as
+        install will read them (the designer previews a draft whose formulas still say `qty`
+        after `qty` became `quantity`); nothing is written. Other drafts come back unchanged."""
+        from . import references
+        if not isinstance(draft.get("key"), str):
+            return draft
+        with self.ff.db.read() as conn:
+            text = conn.execute(sa.select(tables.apps.c.definition)
+                                .where(tables.apps.c.key == draft["key"])).scalar()
+            if text is None:
+                return draft
+            old = orjson.loads(text)
+            draft = copy.deepcopy(draft)
+            _adopt_ids(draft, old)
+            own = references.find_renames(old, draft)
+            if own:
+                references.follow_own_renames(draft, own, self._definitions(conn, but=draft["key"]))
+        return draft
 
     def _definitions(self, conn, *, but: str | None = None) -> dict[str, dict]:
         """The installed definitions by app key (without app `but`)."""

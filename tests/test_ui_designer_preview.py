@@ -57,6 +57,16 @@ def test_a_formula_of_the_draft_is_evaluated_without_installing_it(admin_client,
     assert _records(site) == 0
 
 
+def test_a_key_renamed_in_the_draft_is_read_in_formulas_still_saying_the_old_one(admin_client, site):
+    draft = _draft(site)
+    next(f for f in _ticket_fields(draft) if f["key"] == "qty")["key"] = "quantity"   # total still says qty
+    body = {"definition": draft, "form": "ticket", "values": {"title": "pump", "quantity": "2",
+                                                              "parts": [{"part": "seal", "price": "2.5"}]}}
+    response = _evaluate(admin_client, body, _token(admin_client))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert float(response.get_json()["values"]["total"]) == 5
+
+
 def test_visibility_rules_of_the_draft_apply(admin_client, site):
     draft = _draft(site)
     _ticket_fields(draft)[1]["visible_if"] = 'status = "open"'

@@ -18,8 +18,8 @@ sensitive values masked as the API shows them; it leaves one `records.exported`
 audit entry (plus one `sensitive.unmasked_view` when it held sensitive fields in
 clear). An import needs `import`; a file with a column for a hidden or read-only
 field is refused (422) before anything is written (system and computed columns are
-ignored, as always); imports are refused when
-a row rule limits the caller's import rows (they cannot be checked row by row yet).
+ignored, as always); under a row rule on `import`, every row is checked as it would be
+written and a row outside the rule is a row error (code `forbidden`), like any invalid row.
 The template (for anyone who may read the form) lists only the fields the caller may write.
 """
 from __future__ import annotations
@@ -172,10 +172,6 @@ def import_(app, form):
     ff = instance()
     ff.form(app_key, form_key)  # 404 before reading the upload
     fa = access.form_access(who, app_key, form_key)
-    if not fa.admin and fa.where("import") is not None:
-        from .permissions import Forbidden
-        raise Forbidden(f"a row rule limits the records you may import into {app_key}.{form_key}; "
-                        "create them through the records API instead")
     upload = request.files.get("file")
     if upload is None:
         raise BadRequest("send the file as multipart/form-data in a part named 'file'",
@@ -195,13 +191,15 @@ def import_(app, form):
         _check_columns(fa, str(path), detected, mapping, sheet)
         if _async(size):
             job_id = ss.submit_import(ff, app_key, form_key, path, actor=who.id, filename=filename,
-                                      format=fmt, mode=mode, mapping=mapping, lang=lang, sheet=sheet)
+                                      format=fmt, mode=mode, mapping=mapping, lang=lang, sheet=sheet,
+                                      row_rules_of=who.id)
             path = None  # the job owns the file now (and deletes it)
             url = url_for("spreadsheets.job", job=job_id)
             return json_response({"job": job_id, "status": "queued", "url": url}, 202,
                                  {"Location": url})
         report = ss.import_file(ff, app_key, form_key, str(path), filename=filename, format=fmt,
-                                mode=mode, mapping=mapping, actor=who.id, lang=lang, sheet=sheet)
+                                mode=mode, mapping=mapping, actor=who.id, lang=lang, sheet=sheet,
+                                row_rules_of=who.id)
     finally:
         if path is not None:
             with contextlib.suppress(FileNotFoundError):

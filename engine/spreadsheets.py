@@ -822,8 +822,31 @@ def _savepoint(conn):
         yield conn
 
 
+def _row_rule_check(ff, app_key: str, form_key: str, user_id: str | None):
+    """A predicate on written records when `user_id`'s import is limited by row rules, else None."""
+    if user_id is None:
+        return None
+    from . import permissions
+    fa = permissions.form_access(ff, user_id, app_key, form_key)
+    if fa.admin or fa.where("import") is None:
+        return None
+    return lambda record: fa.allows(record, "import")
+
+
+def _check_inside(records: list[dict], inside) -> None:
+    """RecordValidationError locating every written record outside the importer's row rules
+    (raised inside the write's transaction, it rolls the chunk back; the others are retried)."""
+    if inside is None:
+        return
+    errors = [{"row": i, "location": f"rows[{i}]", "code": "forbidden",
+               "message": "outside the rows you may import (a row rule of your permissions)"}
+              for i, record in enumerate(records) if not inside(record)]
+    if errors:
+        raise RecordValidationError(f"{len(errors)} row(s) outside your import row rules", errors)
+
+
 def _write_chunk(ff, app_key: str, form_key: str, rows: list[tuple[int, dict]], ctx: RecordContext,
-                 transaction: Callable, report: ImportReport) -> int:
+                 transaction: Callable, report: ImportReport, inside=None) -> int:
     """create_many the chunk in one transaction; bad rows are reported and the rest retried.
 
     Each attempt is all-or-nothing, so a row is written at most once. Unique
@@ -833,7 +856,8 @@ def _write_chunk(ff, app_key: str, form_key: str, rows: list[tuple[int, dict]], 
     while pending:
         try:
             with transaction() as conn:
-                ff.records.create_many(app_key, form_key, [v for _n, v in pending], ctx=ctx, conn=conn)
+                created = ff.records.create_many(app_key, form_key, [v for _n, v in pending], ctx=ctx, conn=conn)
+                _check_inside(created, inside)
             return len(pending)
         except RecordValidationError as err:
             bad = _record_errors(report, pending, err)
@@ -845,7 +869,7 @@ def _write_chunk(ff, app_key: str, form_key: str, rows: list[tuple[int, dict]], 
             for n, values in pending:
                 try:
                     with transaction() as conn:
-                        ff.records.create(app_key, form_key, values, ctx=ctx, conn=conn)
+                        _check_inside([ff.records.create(app_key, form_key, values, ctx=ctx, conn=conn)], inside)
                     written += 1
                 except RecordValidationError as err:
                     _record_errors(report, [(n, values)], err)
@@ -874,11 +898,13 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
                 format: str | None = None, mode: str = "all_or_nothing", mapping: dict | None = None,
                 actor: str | None = None, lang: str = DEFAULT_LANG, limits: Limits | None = None,
                 chunk_size: int = CHUNK_SIZE, sheet: str | None = None,
-                progress: Callable[[int, int, str], None] | None = None) -> dict:
+                progress: Callable[[int, int, str], None] | None = None,
+                row_rules_of: str | None = None) -> dict:
     """Import an .xlsx or .csv file (path or bytes) into a form; returns the report dict.
 
     `progress(done, total, phase)` hears of every chunk: phase "checking" while all_or_nothing
-    validates, "writing" while rows are written.
+    validates, "writing" while rows are written. `row_rules_of` (a user id) checks every row as
+    it would be written against that user's `import` row rules: rows outside are row errors.
 
     The report: {"ok", "mode", "rows", "created", "failed", "errors": [{"row", "column",
     "field", "location", "message", "code"}], "columns", "warnings", "lines"}.
@@ -892,6 +918,7 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
     _app, form = ff.form(app_key, form_key)
     fmt = check_file(source, filename, format, limits)
     ctx = RecordContext(actor=actor)
+    inside = _row_rule_check(ff, app_key, form_key, row_rules_of)
 
     # pass 1: the whole file against the caps, before anything is written
     total = 0
@@ -927,7 +954,7 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
 
     if mode == "good_rows":
         for chunk in chunks():
-            report.created += _write_chunk(ff, app_key, form_key, chunk, ctx, ff.db.write, report)
+            report.created += _write_chunk(ff, app_key, form_key, chunk, ctx, ff.db.write, report, inside)
             if progress:
                 progress(min(report.rows, total), total, "writing")
         if progress:
@@ -940,7 +967,7 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
     for chunk in chunks():
         before = len(report.bad_rows)
         with dry() as conn:
-            _write_chunk(ff, app_key, form_key, chunk, ctx, lambda: _savepoint(conn), report)
+            _write_chunk(ff, app_key, form_key, chunk, ctx, lambda: _savepoint(conn), report, inside)
         if len(report.bad_rows) == before and not report.bad_rows:
             good.append(chunk)
         else:
@@ -959,7 +986,8 @@ def import_file(ff, app_key: str, form_key: str, source: Source, *, filename: st
         with ff.db.write() as conn:
             for chunk in good:
                 current = chunk
-                ff.records.create_many(app_key, form_key, [v for _n, v in chunk], ctx=ctx, conn=conn)
+                created = ff.records.create_many(app_key, form_key, [v for _n, v in chunk], ctx=ctx, conn=conn)
+                _check_inside(created, inside)
                 n_written += len(chunk)
                 if live_progress:
                     live_progress(n_written, total, "writing")
@@ -994,7 +1022,7 @@ def run_import_job(ff, job) -> dict:
         return import_file(ff, p["app"], p["form"], str(path), filename=p.get("filename"),
                            format=p.get("format"), mode=p.get("mode", "all_or_nothing"),
                            mapping=p.get("mapping"), actor=p.get("actor"), lang=p.get("lang", DEFAULT_LANG),
-                           sheet=p.get("sheet"), progress=job.progress)
+                           sheet=p.get("sheet"), progress=job.progress, row_rules_of=p.get("row_rules_of"))
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

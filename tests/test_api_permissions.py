@@ -226,10 +226,45 @@ def test_imports_refuse_columns_of_hidden_or_read_only_fields(web):
     assert _csv_rows(template.data)[0] == [""] or _csv_rows(template.data) in ([], [[]])
 
 
-def test_imports_under_a_row_rule_are_refused(web):
+ROWS_IN_AND_OUT = "name,city\nWang Wu,Xi'an\nLi Si,Beijing\nZhao Liu,Xi'an\n"
+
+
+def _customers(web) -> list[str]:
+    from engine import permissions
+    with web.ff.db.read() as conn:
+        page = permissions.form_access(web.ff, web.u["admin"], "shop", "customer").list_records(conn, limit=50)
+    return sorted(r["name"] for r in page.records)
+
+
+def test_an_import_under_a_row_rule_reports_each_row_outside_it_and_writes_nothing(web):
     _grant_import(web, rows='city = "Xi\'an"')
-    r = _upload(web, "walt", "name,city\nWang Wu,Xi'an\n")
-    assert r.status_code == 403
+    before = _customers(web)
+    r = _upload(web, "walt", ROWS_IN_AND_OUT)
+    assert r.status_code == 422, r.json
+    assert [(e["row"], e["code"]) for e in r.json["errors"]] == [(3, "forbidden")]
+    assert "outside the rows you may import" in r.json["errors"][0]["message"]
+    assert _customers(web) == before
+
+
+def test_a_good_rows_import_under_a_row_rule_writes_the_rows_inside_it(web):
+    _grant_import(web, rows='city = "Xi\'an"')
+    before = _customers(web)
+    r = web.client.post("/api/v1/apps/shop/forms/customer/import?async=0&mode=good_rows", headers=web.hdr("walt"),
+                        data={"file": (io.BytesIO(ROWS_IN_AND_OUT.encode()), "in.csv")})
+    assert r.status_code == 200, r.json
+    assert r.json["created"] == 2 and [e["row"] for e in r.json["errors"]] == [3]
+    assert _customers(web) == sorted(before + ["Wang Wu", "Zhao Liu"])
+
+
+def test_an_import_job_under_a_row_rule_checks_the_rows_too(web):
+    from workflows import jobs
+    _grant_import(web, rows='city = "Xi\'an"')
+    r = web.client.post("/api/v1/apps/shop/forms/customer/import?async=1&mode=good_rows", headers=web.hdr("walt"),
+                        data={"file": (io.BytesIO(ROWS_IN_AND_OUT.encode()), "in.csv")})
+    assert r.status_code == 202, r.json
+    done = jobs.wait(web.ff, r.json["job"], timeout=60)
+    assert done["status"] == "done" and done["result"]["created"] == 2
+    assert [e["row"] for e in done["result"]["errors"]] == [3]
 
 
 # -- audit: exactly one entry per sensitive action --------------------------------------

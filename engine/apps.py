@@ -343,10 +343,25 @@ class Apps:
                               "summary": f"change {fkey}.{f['key']} from {o['type']} to {f['type']}: "
                                          f"{report['converted']} value(s) convert, {report['failed']} kept in _legacy"})
             elif f["type"] == "subform" and _child_types(o) != _child_types(f):
-                changed = [k for k, t in _child_types(f).items() if _child_types(o).get(k, t) != t]
-                if changed:
-                    raise MigrationError(f"{fkey}.{f['key']}: changing the type of subform column(s) "
-                                         f"{', '.join(changed)} is not supported; add a new column instead")
+                old_children = {c["id"]: c for c in o.get("fields", [])}
+                for child in f.get("fields", []):
+                    was = old_children.get(child["id"])
+                    if was is None or was["type"] == child["type"]:
+                        continue
+                    report = self._convert_rows(conn, after["id"], fid, field_type(was), field_type(child),
+                                                child["id"])
+                    name = f"{f['key']}.{child['key']}"
+                    steps.append({"op": "change_type", "form": fkey, "field": name, "id": child["id"],
+                                  "from": was["type"], "to": child["type"], "report": report,
+                                  "summary": f"change {fkey}.{name} from {was['type']} to {child['type']}: "
+                                             f"{report['converted']} value(s) in subform rows convert, "
+                                             f"{report['failed']} kept in _legacy"})
+                # columns added, removed or relabelled are a change of the subform too (an added
+                # column alone used to leave the plan empty, so the install did nothing)
+                props = sorted(k for k in set(o) | set(f) if k not in ("key",) and o.get(k) != f.get(k))
+                if props:
+                    steps.append({"op": "change_field", "form": fkey, "field": f["key"], "id": fid,
+                                  "properties": props, "summary": f"change {fkey}.{f['key']}: {', '.join(props)}"})
             else:
                 props = sorted(k for k in set(o) | set(f) if k not in ("key",) and o.get(k) != f.get(k))
                 if props:
@@ -359,6 +374,40 @@ class Apps:
                               "summary": f"remove field {fkey}.{o['key']}; its values are kept until purged "
                                          f"(formflow app restore-field / purge-field, id {fid})"})
         return steps
+
+    def _convert_rows(self, conn, form_id: str, subform_id: str, old_type, new_type, child_id: str) -> dict:
+        """Convert one subform column's stored values in every row to a new type; a value that
+        does not convert leaves its row and is kept in the record's `_legacy` under the column's
+        id: {"type": old type, "rows": {row id: stored value}}."""
+        from .errors import FieldValueError
+        ft = storage.FormTable(form_id, self.ff.db.dialect)
+        converted = failed = 0
+        samples = []
+        for rid, data, _folded in self._scan(conn, ft):
+            doc = storage.loads(data)
+            rows = doc.get(subform_id)
+            if not isinstance(rows, list) or not any(isinstance(r, dict) and child_id in r for r in rows):
+                continue
+            for row in rows:
+                if not isinstance(row, dict) or child_id not in row:
+                    continue
+                stored = row.pop(child_id)
+                try:
+                    new_stored = _convert_value(old_type, new_type, stored)
+                    converted += 1
+                except (FieldValueError, ValueError, TypeError) as err:
+                    failed += 1
+                    if len(samples) < SAMPLES:
+                        samples.append({"record": rid, "row": row.get("_id"), "value": stored,
+                                        "error": getattr(err, "message", str(err))})
+                    kept = doc.setdefault("_legacy", {}).setdefault(child_id, {"type": old_type.field["type"],
+                                                                                "rows": {}})
+                    kept["rows"][str(row.get("_id"))] = stored
+                    new_stored = None
+                if new_stored is not None:
+                    row[child_id] = new_stored
+            conn.execute(ft.table.update().where(ft.c.id == rid).values(data=ft.encode(doc)))
+        return {"converted": converted, "failed": failed, "samples": samples}
 
     def _convert(self, conn, form_id: str, old_type, new_type, field_id: str) -> dict:
         """Convert one field's stored values to a new type; failures go to `_legacy`."""
@@ -373,17 +422,7 @@ class Apps:
                 continue
             stored = doc[field_id]
             try:
-                value = old_type.from_storage(stored)
-                as_json = old_type.to_json(value)
-                try:
-                    new_value = new_type.coerce(as_json)
-                except FieldValueError:
-                    if isinstance(as_json, str):
-                        raise
-                    new_value = new_type.parse_cell(_cell_text(as_json))
-                if new_value is not None:
-                    new_type.check(new_value)
-                new_stored = None if new_value is None else new_type.to_storage(new_value)
+                new_stored = _convert_value(old_type, new_type, stored)
                 converted += 1
             except (FieldValueError, ValueError, TypeError) as err:
                 failed += 1
@@ -499,6 +538,26 @@ def _adopt_field_ids(fields: Any, old_fields: list[dict]) -> None:
             field["id"] = before["id"]
         if isinstance(field.get("fields"), list):
             _adopt_field_ids(field["fields"], before.get("fields", []))
+
+
+def _convert_value(old_type, new_type, stored):
+    """A stored value of `old_type` as `new_type` stores it (None for blank); raises when it does not convert.
+
+    Through the value's JSON form, as a client would send it; a non-text value the new type
+    refuses gets a second chance as spreadsheet text (TRUE, 12.5, …).
+    """
+    from .errors import FieldValueError
+    value = old_type.from_storage(stored)
+    as_json = old_type.to_json(value)
+    try:
+        new_value = new_type.coerce(as_json)
+    except FieldValueError:
+        if isinstance(as_json, str):
+            raise
+        new_value = new_type.parse_cell(_cell_text(as_json))
+    if new_value is not None:
+        new_type.check(new_value)
+    return None if new_value is None else new_type.to_storage(new_value)
 
 
 def _child_types(field: dict) -> dict:

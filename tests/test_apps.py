@@ -88,6 +88,48 @@ def test_a_change_of_form_properties_alone_is_a_new_version(notes, prop, value):
     assert all_values(ff, ids)[0]["title"] == "note 0"
 
 
+def _parts(defn) -> list:
+    return next(f for f in defn["forms"][0]["fields"] if f["key"] == "parts")["fields"]
+
+
+def test_adding_a_subform_column_alone_is_a_new_version(ff):
+    ff.apps.install(copy.deepcopy(REPAIR_APP))
+    defn = installed(ff, "repair")
+    _parts(defn).append({"key": "note", "type": "text", "label": {"en": "Note"}})
+    result = ff.apps.install(defn)
+    assert result["version"] == 2 and [s["op"] for s in result["plan"]] == ["change_field"]
+    assert [c["key"] for c in _parts(installed(ff, "repair"))] == ["part", "price", "note"]
+
+
+def test_a_subform_column_type_change_converts_every_row_and_keeps_what_does_not(ff):
+    ff.apps.install(copy.deepcopy(REPAIR_APP))
+    rec = ff.records.create("repair", "ticket", {"title": "t", "parts": [
+        {"part": "12", "price": "2.5"}, {"part": "seal", "price": "3"}]})
+    defn = installed(ff, "repair")
+    _parts(defn)[0]["type"] = "number"
+    result = ff.apps.install(defn)
+    (step,) = [s for s in result["plan"] if s["op"] == "change_type"]
+    assert step["field"] == "parts.part" and (step["report"]["converted"], step["report"]["failed"]) == (1, 1)
+    got = ff.records.get("repair", "ticket", rec["_id"])
+    assert [r["part"] for r in got["parts"]] == [Decimal("12"), None]
+    seal_row = got["parts"][1]["_id"]
+    (kept,) = got["_legacy"].values()
+    assert kept == {"type": "text", "rows": {seal_row: "seal"}}
+    # the kept value survives later writes of the record
+    ff.records.update("repair", "ticket", rec["_id"], {"title": "t2"})
+    assert ff.records.get("repair", "ticket", rec["_id"])["_legacy"] == got["_legacy"]
+
+
+def test_a_subform_column_type_change_dry_run_reports_and_changes_nothing(ff):
+    ff.apps.install(copy.deepcopy(REPAIR_APP))
+    rec = ff.records.create("repair", "ticket", {"title": "t", "parts": [{"part": "seal"}]})
+    defn = installed(ff, "repair")
+    _parts(defn)[0]["type"] = "number"
+    result = ff.apps.install(defn, dry_run=True)
+    assert [s["report"]["failed"] for s in result["plan"] if s["op"] == "change_type"] == [1]
+    assert ff.records.get("repair", "ticket", rec["_id"])["parts"][0]["part"] == "seal"
+
+
 def test_add_a_field_keeps_every_value(notes):
     ff, ids = notes
     before = all_values(ff, ids)

@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.ui_conftest import *  # noqa: F401,F403
-from tests.ui_conftest import ADMIN, ADMIN_PW, browser_sign_in
+from tests.ui_conftest import ADMIN, ADMIN_PW, browser_sign_in, drag
 
 ROOT = Path(__file__).resolve().parent.parent
 from tests.ui_conftest import SCREENSHOTS as SHOTS  # noqa: E402
@@ -262,33 +262,16 @@ def test_drag_a_type_from_the_palette_and_reorder_by_drag(live_repair, page):
     browser_sign_in(page, live_repair.url)
     _open_designer(page, live_repair.url)
 
-    drops = [0]
-
-    def drag(source, target):
-        source.wait_for(state="visible")
-        target.wait_for(state="visible")
-        a, b = source.bounding_box(), target.bounding_box()
-        page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
-        page.mouse.down()
-        page.mouse.move(a["x"] + a["width"] / 2 + 5, a["y"] + a["height"] / 2 + 5, steps=3)
-        page.mouse.move(b["x"] + 10, b["y"] + b["height"] * 0.75, steps=12)
-        for _ in range(2):  # the list moves under the pointer while dragging: aim again
-            b = target.bounding_box()
-            page.mouse.move(b["x"] + 12, b["y"] + b["height"] * 0.7, steps=4)
-        page.mouse.up()
-        drops[0] += 1
-        expect(page.locator("#designer")).to_have_attribute("data-drops", str(drops[0]))  # the model is synced
-
-    drag(page.locator("#palette [data-add-type='email']"), _card(page, "title"))
+    drag(page, page.locator("#palette [data-add-type='email']"), _card(page, "title"))
     expect(page.locator("#canvas > li[data-type='email']")).to_have_count(1)
     expect(page.locator("#prop-key")).to_have_value("email1")
     before = page.locator("#canvas > li").evaluate_all("els => els.map(e => e.dataset.key)")
-    drag(_card(page, "machine").locator(".d-handle"), _card(page, "title"))
+    drag(page, _card(page, "machine").locator(".d-handle"), _card(page, "title"))
     after = page.locator("#canvas > li").evaluate_all("els => els.map(e => e.dataset.key)")
     assert sorted(after) == sorted(before) and after != before
     assert after.index("machine") < before.index("machine")
     # a field dragged into the subform becomes a column of its rows
-    drag(_card(page, "qty").locator(".d-handle"), _card(page, "price", parent="parts"))
+    drag(page, _card(page, "qty").locator(".d-handle"), _card(page, "price", parent="parts"))
     expect(_card(page, "qty", parent="parts")).to_have_count(1)
     expect(_card(page, "qty")).to_have_count(0)
 

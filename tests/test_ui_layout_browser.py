@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import REPAIR_APP
 from tests.ui_conftest import *  # noqa: F401,F403
-from tests.ui_conftest import SCREENSHOTS, browser_sign_in
+from tests.ui_conftest import SCREENSHOTS, browser_sign_in, drag
 
 
 def _open_designer(page, base):
@@ -32,22 +32,6 @@ def _ticket(ff) -> dict:
     return json.loads(ff.apps.export("repair"))["forms"][0]
 
 
-def _drag(page, source, target):
-    source.wait_for(state="visible")
-    target.wait_for(state="visible")
-    drops = int(page.locator("#designer").get_attribute("data-drops") or 0)
-    a, b = source.bounding_box(), target.bounding_box()
-    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(a["x"] + a["width"] / 2 + 5, a["y"] + a["height"] / 2 + 5, steps=3)
-    page.mouse.move(b["x"] + 12, b["y"] + b["height"] * 0.7, steps=12)
-    for _ in range(2):  # the lists move under the pointer while dragging: aim again
-        b = target.bounding_box()
-        page.mouse.move(b["x"] + 12, b["y"] + b["height"] * 0.7, steps=4)
-    page.mouse.up()
-    expect(page.locator("#designer")).to_have_attribute("data-drops", str(drops + 1))
-
-
 def test_group_fields_into_a_two_column_section_in_the_designer(live_repair, page):
     base, ff = live_repair.url, live_repair.ff
     browser_sign_in(page, base)
@@ -64,7 +48,7 @@ def test_group_fields_into_a_two_column_section_in_the_designer(live_repair, pag
     page.select_option("#prop-parent", label="分区: 处理信息")
     expect(section.locator("li.d-field[data-key='qty']")).to_have_count(1)
     # pointer way: drag a field onto the section's list
-    _drag(page, _card(page, "status").locator(".d-handle"), section.locator("li.d-field[data-key='qty']"))
+    drag(page, _card(page, "status").locator(".d-handle"), section.locator("li.d-field[data-key='qty']"))
     expect(section.locator("li.d-field[data-key='status']")).to_have_count(1)
     # the live preview shows the section with its two columns
     expect(page.locator("#preview details.form-section .section-grid.cols-2 [data-key='qty']")).to_have_count(1)

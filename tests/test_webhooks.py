@@ -403,30 +403,28 @@ def test_api_automations_hooks_buttons_runs_and_notifications(client):
     assert client.get("/api/v1/notifications?unread=1", headers=client.bob).json["notifications"] == []
 
 
-def test_inbound_hooks_are_rate_limited(client, monkeypatch):
+def _limited_hook(client, monkeypatch, per_minute: int = 3) -> str:
+    """The token of an inbound-hook automation, with the rate limit lowered to `per_minute`."""
     import copy as _copy
     from tests.conftest import REPAIR_APP
     defn = _copy.deepcopy(REPAIR_APP)
     defn["automations"] = [{"key": "inbound", "trigger": {"type": "webhook"},
                             "actions": [{"type": "notify", "users": ["u"], "title": '"hi"'}]}]
     client.ff.apps.install(defn)
-    monkeypatch.setattr(defaults, "INBOUND_RATE_PER_MINUTE", 3)
-    token = automations.create_hook_token(client.ff, "repair", "inbound")
+    monkeypatch.setattr(defaults, "INBOUND_RATE_PER_MINUTE", per_minute)
+    return automations.create_hook_token(client.ff, "repair", "inbound")
+
+
+def test_inbound_hooks_are_rate_limited(client, monkeypatch):
+    token = _limited_hook(client, monkeypatch)
     codes = [client.post(f"/api/v1/hooks/{token}", json={}).status_code for _ in range(5)]
     assert codes == [202, 202, 202, 429, 429]
 
 
 def test_the_inbound_limit_is_shared_by_every_process(client, monkeypatch, make_ff):
     """Two web apps on two formflow instances over one database stand for two gunicorn processes."""
-    import copy as _copy
     from engine.web import create_app
-    from tests.conftest import REPAIR_APP
-    defn = _copy.deepcopy(REPAIR_APP)
-    defn["automations"] = [{"key": "inbound", "trigger": {"type": "webhook"},
-                            "actions": [{"type": "notify", "users": ["u"], "title": '"hi"'}]}]
-    client.ff.apps.install(defn)
-    monkeypatch.setattr(defaults, "INBOUND_RATE_PER_MINUTE", 3)
-    token = automations.create_hook_token(client.ff, "repair", "inbound")
+    token = _limited_hook(client, monkeypatch)
     other = create_app(make_ff(str(client.ff.db.engine.url.render_as_string(hide_password=False))),
                        TESTING=True).test_client()
     codes = [(client if i % 2 else other).post(f"/api/v1/hooks/{token}", json={}).status_code for i in range(6)]

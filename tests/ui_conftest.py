@@ -150,3 +150,22 @@ def browser_sign_in(page, base: str, username: str = ADMIN, password: str = ADMI
     page.fill("#password", password)
     page.click("form.login button[type=submit]")
     page.wait_for_url(base + "/apps")
+
+
+def drag(page, source, target):
+    """Drag `source` onto `target` with the mouse, as SortableJS's pointer fallback needs, and wait
+    until the designer has read the new order back (its data-drops counter moves)."""
+    from playwright.sync_api import expect
+    source.wait_for(state="visible")
+    target.wait_for(state="visible")
+    drops = int(page.locator("#designer").get_attribute("data-drops") or 0)
+    a, b = source.bounding_box(), target.bounding_box()
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(a["x"] + a["width"] / 2 + 5, a["y"] + a["height"] / 2 + 5, steps=3)
+    page.mouse.move(b["x"] + 10, b["y"] + b["height"] * 0.75, steps=12)
+    for _ in range(2):  # the lists move under the pointer while dragging: aim again
+        b = target.bounding_box()
+        page.mouse.move(b["x"] + 12, b["y"] + b["height"] * 0.7, steps=4)
+    page.mouse.up()
+    expect(page.locator("#designer")).to_have_attribute("data-drops", str(drops + 1))

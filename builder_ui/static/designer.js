@@ -25,25 +25,7 @@
   hydrate(state.def);
 
   // -- small helpers --------------------------------------------------------------
-  function el(tag, attrs) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      var v = attrs[k];
-      if (v === undefined || v === null || v === false) return;
-      if (k === "text") node.textContent = v;
-      else if (k === "className") node.className = v;
-      else if (k === "value") node.value = v;
-      else if (k === "checked") node.checked = !!v;
-      else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? "" : v);
-    });
-    for (var i = 2; i < arguments.length; i++) {
-      var c = arguments[i];
-      if (c === null || c === undefined || c === false) continue;
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    }
-    return node;
-  }
+  var el = window.formflowFormula.el;  // formula-editor.js loads first (defer keeps the order)
   function fmt(text, values) {
     return text.replace(/\{(\w+)\}/g, function (m, k) { return values[k] !== undefined ? String(values[k]) : m; });
   }

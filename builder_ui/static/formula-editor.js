@@ -22,6 +22,8 @@
   "use strict";
   var seq = 0;
 
+  // Builds an element whose text and values are only ever set as text (never parsed as HTML);
+  // shared with designer.js (formflowFormula.el).
   function el(tag, attrs) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) {
@@ -29,6 +31,8 @@
       if (v === undefined || v === null || v === false) return;
       if (k === "text") node.textContent = v;
       else if (k === "className") node.className = v;
+      else if (k === "value") node.value = v;
+      else if (k === "checked") node.checked = !!v;
       else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, v === true ? "" : v);
     });
@@ -152,5 +156,5 @@
     return wrap;
   }
 
-  window.formflowFormula = {editor: editor};
+  window.formflowFormula = {editor: editor, el: el};
 })();

@@ -117,6 +117,8 @@ LAYOUT_SCHEMA: dict = {
                 "columns": {"type": "integer", "minimum": 1, "maximum": 4,
                             "description": "Columns of this section's fields (the form's columns when absent)."},
                 "collapsed": {"type": "boolean", "description": "Shown folded until opened."},
+                "visible_if": {"$ref": "#/$defs/expression",
+                               "description": "Show the section (and ask for its fields) only when TRUE."},
                 "fields": {"type": "array", "items": {"$ref": "#/$defs/key"},
                            "description": "Keys of the top-level fields in this section, in display order."},
             }}},

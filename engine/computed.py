@@ -102,11 +102,16 @@ class Computer:
                 record[field.key] = value
 
     def visibility(self, form, values: dict, ctx) -> dict[str, bool]:
-        """{key: visible} for fields with a visible_if rule (an erroring rule shows the field)."""
+        """{key: visible} for fields with a visible_if rule or in a section with one (an erroring
+        rule shows the field)."""
         out = {}
         for field in form.conditional_fields:
             ok, error = self.test(form, field.definition["visible_if"], values, ctx)
             out[field.key] = ok or error is not None
+        for section in form.conditional_sections:  # a hidden section hides every field in it
+            ok, error = self.test(form, section.visible_if, values, ctx)
+            if not (ok or error is not None):
+                out.update({f.key: False for f in section.fields})
         return out
 
     def check_rules(self, conn, form, values: dict, ctx) -> list[dict]:

@@ -814,6 +814,14 @@ class _Checker:
                     if prop == "visible_if":
                         self._expect_boolean(fpath + (prop,), result)
         if subform is None:
+            layout = form.get("layout")
+            sections = layout.get("sections") if isinstance(layout, dict) else None
+            for j, section in enumerate(sections if isinstance(sections, list) else []):
+                source = section.get("visible_if") if isinstance(section, dict) else None
+                spath = path + ("layout", "sections", j, "visible_if")
+                if isinstance(source, str) and not self.p.has(spath):
+                    self._expect_boolean(spath, self._check_one(spath, source, schema, check,
+                                                                compile_expression))
             rules = form.get("rules")
             for j, rule in enumerate(rules if isinstance(rules, list) else []):
                 source = rule.get("formula") if isinstance(rule, dict) else None

@@ -312,6 +312,7 @@ class Section:
     columns: int
     collapsed: bool
     fields: tuple["Field", ...]
+    visible_if: str | None = None
 
 
 class Form:
@@ -363,8 +364,14 @@ class Form:
         for section in listed:
             out.append(Section(section["label"], section.get("description"), section.get("columns", columns),
                                bool(section.get("collapsed")),
-                               tuple(self._by_key[k] for k in section["fields"] if k in self._by_key)))
+                               tuple(self._by_key[k] for k in section["fields"] if k in self._by_key),
+                               section.get("visible_if")))
         return out
+
+    @cached_property
+    def conditional_sections(self) -> list[Section]:
+        """Sections shown only when their `visible_if` is TRUE (their fields are hidden with them)."""
+        return [s for s in self.sections if isinstance(s.visible_if, str)]
 
     @cached_property
     def link_fields(self) -> list[Field]:

@@ -124,6 +124,49 @@ def test_a_validation_error_in_one_field_is_still_reported_beside_a_layout_error
     assert "forms[0].layout.sections[0].fields[0]" in locations and any(l.startswith("forms[0].fields[1]") for l in locations)
 
 
+# -- a section's visibility rule ------------------------------------------------------
+
+def _closing_section() -> dict:
+    defn = copy.deepcopy(REPAIR_APP)
+    defn["forms"][0]["fields"].append({"key": "cause", "type": "text", "label": {"en": "Cause"}, "required": True})
+    defn["forms"][0]["layout"] = {"sections": [{"label": {"en": "Closing"}, "visible_if": 'status = "closed"',
+                                                "fields": ["cause"]}]}
+    return defn
+
+
+def test_a_section_rule_is_checked_like_a_field_rule():
+    defn = _closing_section()
+    defn["forms"][0]["layout"]["sections"][0]["visible_if"] = 'stauts = "closed"'
+    msgs = problems_at(defn, "forms[0].layout.sections[0].visible_if")
+    assert len(msgs) == 1 and "stauts" in msgs[0] and "status" in msgs[0]
+    defn["forms"][0]["layout"]["sections"][0]["visible_if"] = "qty + 1"
+    assert problems_at(defn, "forms[0].layout.sections[0].visible_if")  # must give TRUE or FALSE
+
+
+def test_a_required_field_in_a_hidden_section_is_not_asked_for(ff):
+    ff.apps.install(_closing_section())
+    rec = ff.records.create("repair", "ticket", {"title": "Pump", "status": "open"})
+    assert rec["cause"] is None
+
+
+def test_a_required_field_in_a_shown_section_is_asked_for(ff):
+    from engine.errors import RecordValidationError
+    ff.apps.install(_closing_section())
+    with pytest.raises(RecordValidationError) as info:
+        ff.records.create("repair", "ticket", {"title": "Pump", "status": "closed"})
+    assert [e["location"] for e in info.value.errors] == ["cause"]
+
+
+def test_the_entry_preview_hides_the_fields_of_a_hidden_section(site):
+    site.ff.apps.install(_closing_section())
+    client = _admin(site)
+    token = csrf_of(client.get("/apps/repair/forms/ticket/new").get_data(as_text=True))
+    for status, shown in (("open", False), ("closed", True)):
+        r = client.post("/api/v1/apps/repair/forms/ticket/preview", json={"values": {"title": "t", "status": status}},
+                        headers={"X-CSRFToken": token})
+        assert r.status_code == 200 and r.get_json()["visible"]["cause"] is shown, r.get_json()
+
+
 # -- the pages ------------------------------------------------------------------------
 
 @pytest.fixture

@@ -137,3 +137,20 @@ def test_a_section_whose_fields_are_all_hidden_is_hidden(live_repair, page):
     expect(page.locator("#field-closing_note")).to_be_visible()
     page.select_option("#field-status select", "open")
     expect(closing).to_be_hidden()
+
+
+def test_a_sections_visibility_rule_is_written_with_the_formula_editor(live_repair, page):
+    base, ff = live_repair.url, live_repair.ff
+    defn = json.loads(ff.apps.export("repair"))
+    defn["forms"][0]["layout"] = {"sections": [{"label": {"zh-CN": "配件"}, "fields": ["parts", "total"]}]}
+    ff.apps.install(defn)
+    browser_sign_in(page, base)
+    _open_designer(page, base)
+    page.locator("#sections .d-section .d-section-title").click()
+    editor = page.locator("#props .fx[data-formula='visible_if']")
+    editor.locator("textarea").fill('stauts = "open"')
+    expect(editor.locator("mark.fx-err")).to_have_text("stauts")        # the server's checker, underlined
+    editor.locator("textarea").fill('status = "open"')
+    expect(editor.locator(".fx-diag.ok")).to_be_visible()
+    _save(page)
+    assert _ticket(ff)["layout"]["sections"][0]["visible_if"] == 'status = "open"'

@@ -699,6 +699,7 @@
                              (form.layout || {}).columns || 1);
     cols.id = "section-columns";
     box.appendChild(row(M.columns, cols, null, null));
+    box.appendChild(row(P.visible_if, formulaEditor(sec, "visible_if", {subform: null}), null, null));
     var folded = checkbox(sec, "collapsed", function () { changed({keepProps: true}); });
     folded.id = "section-collapsed";
     box.appendChild(el("div", {className: "checks"}, el("span", {className: "check"}, folded,

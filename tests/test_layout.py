@@ -176,9 +176,7 @@ def laid_out(site):
 
 
 def _admin(site):
-    client = site.app.test_client()
-    sign_in(client, ADMIN, ADMIN_PW)
-    return client
+    return client_of(site)
 
 
 def test_the_entry_page_groups_fields_into_titled_sections_with_their_columns(laid_out):

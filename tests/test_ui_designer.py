@@ -8,21 +8,17 @@ import re
 import pytest
 
 from tests.ui_conftest import *  # noqa: F401,F403
-from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, csrf_of, sign_in
+from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, csrf_of
 
 
 @pytest.fixture
 def admin(sqlite_repair_site):
-    client = sqlite_repair_site.app.test_client()
-    assert sign_in(client, ADMIN, ADMIN_PW).status_code == 302
-    return client
+    return client_of(sqlite_repair_site)
 
 
 @pytest.fixture
 def clerk(sqlite_repair_site):
-    client = sqlite_repair_site.app.test_client()
-    assert sign_in(client, CLERK, CLERK_PW).status_code == 302
-    return client
+    return client_of(sqlite_repair_site, CLERK, CLERK_PW)
 
 
 def _config(html: str) -> dict:

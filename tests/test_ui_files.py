@@ -16,7 +16,7 @@ from engine import files
 from engine.records import RecordContext
 from tests.test_files import DOCS
 from tests.ui_conftest import *  # noqa: F401,F403
-from tests.ui_conftest import ADMIN, ADMIN_PW, csrf_of, sign_in
+from tests.ui_conftest import ADMIN, ADMIN_PW, csrf_of
 
 XSS_NAME = '<img src=x onerror="alert(1)">.png'
 
@@ -36,8 +36,7 @@ def docs(site):
     note = files.save(site.ff, io.BytesIO(b"x" * 1536), name="note & co.txt", declared_type="text/plain", actor=who)
     record = site.ff.records.create("docs", "claim", {"title": "taxi", "photo": [photo], "receipt": [note]},
                                     ctx=RecordContext(actor=who))
-    client = site.app.test_client()
-    assert sign_in(client, ADMIN, ADMIN_PW).status_code == 302
+    client = client_of(site)
     base = f"/api/v1/apps/docs/forms/claim/records/{record['_id']}/files"
     return site, client, record["_id"], photo, note, base
 

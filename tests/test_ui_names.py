@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 
 from tests.ui_conftest import *  # noqa: F401,F403
-from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, sign_in
+from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW
 
 ORG_APP = {"key": "org", "label": {"zh-CN": "组织", "en": "Org"}, "forms": [
     {"key": "project", "label": {"en": "Project"}, "fields": [
@@ -127,8 +127,7 @@ def org(site):
 
 
 def _client(site, user=ADMIN, password=ADMIN_PW):
-    client = site.app.test_client()
-    assert sign_in(client, user, password).status_code == 302
+    client = client_of(site, user, password)
     client.set_cookie("ff_lang", "en")
     return client
 

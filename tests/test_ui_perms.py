@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.test_spreadsheets import CRM_APP
 from tests.ui_conftest import *  # noqa: F401,F403
-from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, _site, browser_sign_in, serve, sign_in
+from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, _site, browser_sign_in, serve
 
 from tests.ui_conftest import SCREENSHOTS as SHOTS  # noqa: E402
 PERMS = "/apps/crm/permissions"
@@ -40,9 +40,7 @@ def crm_site(make_ff, sqlite_url):
 
 
 def _client(site, user=ADMIN, pw=ADMIN_PW):
-    client = site.app.test_client()
-    assert sign_in(client, user, pw).status_code == 302
-    return client
+    return client_of(site, user, pw)
 
 
 def test_the_editor_lists_the_sets_with_their_rights(crm_site):

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import REPAIR_APP
 from tests.ui_conftest import *  # noqa: F401,F403
-from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, SCREENSHOTS, browser_sign_in, csrf_of, sign_in
+from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, SCREENSHOTS, browser_sign_in, csrf_of
 
 PERMS = "/apps/repair/permissions"
 CHECK = "/apps/repair/forms/ticket/rules/check"
@@ -26,8 +26,7 @@ def _with_a_set(**props) -> dict:
 
 
 def _client(site, user=ADMIN, pw=ADMIN_PW):
-    client = site.app.test_client()
-    assert sign_in(client, user, pw).status_code == 302
+    client = client_of(site, user, pw)
     client.token = csrf_of(client.get("/apps").get_data(as_text=True))
     return client
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.test_spreadsheets import CRM_APP
 from tests.ui_conftest import *  # noqa: F401,F403
-from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, _site, browser_sign_in, csrf_of, serve, sign_in
+from tests.ui_conftest import ADMIN, ADMIN_PW, CLERK, CLERK_PW, _site, browser_sign_in, csrf_of, serve
 
 from tests.ui_conftest import SCREENSHOTS as SHOTS  # noqa: E402
 KANBAN = "/apps/crm/forms/contact/kanban"
@@ -31,9 +31,7 @@ def crm_site(make_ff, sqlite_url):
 
 
 def _client(site, user=ADMIN, pw=ADMIN_PW):
-    client = site.app.test_client()
-    assert sign_in(client, user, pw).status_code == 302
-    return client
+    return client_of(site, user, pw)
 
 
 def test_the_kanban_shows_one_column_per_option_and_a_blank_column(crm_site):

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from tests.test_spreadsheets import CRM_APP, count, xlsx_bytes
 from tests.ui_conftest import *  # noqa: F401,F403
-from tests.ui_conftest import CLERK, CLERK_PW, _site, browser_sign_in, csrf_of, serve, sign_in
+from tests.ui_conftest import CLERK, CLERK_PW, _site, browser_sign_in, csrf_of, serve
 
 from tests.ui_conftest import SCREENSHOTS as SHOTS  # noqa: E402
 PREVIEW = "/api/v1/apps/crm/forms/contact/import/preview"
@@ -28,8 +28,7 @@ def crm_site(make_ff, sqlite_url):
 
 @pytest.fixture
 def admin(crm_site):
-    client = crm_site.app.test_client()
-    assert sign_in(client, "admin", "correct horse battery").status_code == 302
+    client = client_of(crm_site)
     client.token = csrf_of(client.get("/apps").get_data(as_text=True))
     return client
 
@@ -112,8 +111,7 @@ def test_the_wizard_page_needs_the_import_right(crm_site):
     crm_site.ff.apps.install({**copy.deepcopy(CRM_APP), "roles": [{"key": "viewer"}], "permissions": [
         {"key": "everyone_reads", "form": "contact", "who": {"everyone": True}, "actions": ["read"],
          "new_fields": "readonly"}]})
-    client = crm_site.app.test_client()
-    sign_in(client, CLERK, CLERK_PW)
+    client = client_of(crm_site, CLERK, CLERK_PW)
     assert client.get(WIZARD).status_code == 403
     assert client.get("/apps/crm/forms/contact").status_code == 200
 

@@ -43,6 +43,13 @@ def sign_in(client, username: str, password: str):
     return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
 
 
+def client_of(site, username: str = ADMIN, password: str = ADMIN_PW):
+    """A Flask test client of `site` signed in as `username` (fails when the sign-in does)."""
+    client = site.app.test_client()
+    assert sign_in(client, username, password).status_code == 302, f"{username} could not sign in"
+    return client
+
+
 def _site(ff):
     from engine import users
     from engine.web import create_app
@@ -60,16 +67,14 @@ def site(repair):
 
 @pytest.fixture
 def admin_client(site):
-    client = site.app.test_client()
-    assert sign_in(client, ADMIN, ADMIN_PW).status_code == 302
-    return client
+    """The admin, signed in."""
+    return client_of(site)
 
 
 @pytest.fixture
 def clerk_client(site):
-    client = site.app.test_client()
-    assert sign_in(client, CLERK, CLERK_PW).status_code == 302
-    return client
+    """The clerk, signed in."""
+    return client_of(site, CLERK, CLERK_PW)
 
 
 @pytest.fixture

@@ -324,3 +324,21 @@ def test_sql_and_python_select_the_same_records_on_sqlite(sqlite_url):
 
 def test_sql_and_python_select_the_same_records_on_postgresql(pg_url):
     check_agreement(pg_url, "postgresql", None)
+
+
+def test_no_code_point_past_the_cased_limit_changes_under_casefold():
+    """The fold tables of the PostgreSQL translation scan only up to CASED_LIMIT."""
+    import sys
+    from engine.expr.sql import CASED_LIMIT
+    changed = [hex(i) for i in range(CASED_LIMIT, sys.maxunicode + 1)
+               if not 0xD800 <= i <= 0xDFFF and chr(i).casefold() != chr(i)]
+    assert changed == []
+
+
+@pytest.mark.parametrize("folded", ["strasse", "ss", "ffi", "σ", "k", "a"])
+def test_the_fold_pattern_of_a_text_matches_exactly_the_texts_folding_to_it(folded):
+    import re
+    from engine.expr.sql import fold_regex
+    pattern = re.compile(fold_regex(folded))
+    for text in ["Straße", "STRASSE", "ſtraſſe", "ﬆraße", "SS", "ß", "ẞ", "FFI", "ﬃ", "Σ", "ς", "K", "K", "A", "B", "st"]:
+        assert bool(pattern.match(text)) == (text.casefold() == folded), text
